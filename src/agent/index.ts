@@ -1,0 +1,49 @@
+// Public entry of the agent component (contract used by the CLI and tests).
+import type { Clock } from '../runtime/clock.ts';
+import type { IdSource } from '../runtime/ids.ts';
+import type { Logger } from '../runtime/log.ts';
+import type { Transport } from '../runtime/transport.ts';
+
+export interface AgentOptions {
+  /** Master base URL, e.g. http://127.0.0.1:5050 */
+  masterUrl: string;
+  /** Bind address; 127.0.0.1 unless told otherwise. */
+  host?: string;
+  /** 0 picks a free port. Default 5051. */
+  port?: number;
+  /** Hostname advertised to the master; defaults to `host`. */
+  hostname?: string;
+  /** Work dir: sandboxes under slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>, checkpoints under meta/. */
+  workDir: string;
+  /** Mesos --resources text ('cpus:4;mem:8192;disk:20000;ports:[31000-32000]'); detected from the machine when absent. */
+  resources?: string;
+  /** Fraction of the detected machine to offer (corral dev --agents N uses 1/N). Default 1. */
+  resourceShare?: number;
+  /** Mesos --attributes text ('rack:r1;zone:a'). */
+  attributes?: string;
+  /** reconnect (default): re-attach to live tasks after a restart; cleanup: kill them and start fresh. */
+  recover?: 'reconnect' | 'cleanup';
+  /** Run tasks as TaskInfo/CommandInfo/FrameworkInfo user (requires root). Default false: tasks run as the agent's user. */
+  switchUser?: boolean;
+  clock?: Clock;
+  ids?: IdSource;
+  transport?: Transport;
+  log?: Logger;
+}
+
+export interface AgentHandle {
+  url: string;
+  port: number;
+  /** The agent id once registered. */
+  agentId(): string | undefined;
+  /** Resolves once the agent is (re-)registered with the master. */
+  registered(): Promise<string>;
+  /**
+   * Stops the agent. `killTasks: true` (Ctrl-C in `corral dev`) SIGTERMs every task, then SIGKILL after its grace
+   * period, and waits for the terminal updates to be checkpointed. `killTasks: false` leaves tasks running, as a
+   * crashed agent would (used by recovery tests).
+   */
+  close(opts?: { killTasks?: boolean }): Promise<void>;
+}
+
+export { startAgent } from './agent.ts';
