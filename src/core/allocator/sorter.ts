@@ -82,7 +82,7 @@ export class DrfSorter {
   /** Adds a client with no allocation. Throws if it is already present. */
   add(name: string, weight = 1): void {
     if (this.clients.has(name)) throw new Error(`DRF sorter already has client ${JSON.stringify(name)}`);
-    const c: Client = { name, weight: checkWeight(weight), alloc: {}, share: 0, index: this.order.length };
+    const c: Client = { name, weight: checkWeight(weight), alloc: Object.create(null) as Record<string, number>, share: 0, index: this.order.length };
     this.clients.set(name, c);
     this.order.push(c);
     this.reposition(c);
