@@ -19,13 +19,12 @@ import type { Resources } from '../resources.ts';
 import { indexFilters, isFilteredIndexed } from './filters.ts';
 import { meetsMinAllocatable, type MinAllocatable } from './min-allocatable.ts';
 import { DrfSorter } from './sorter.ts';
-import type { Allocation, AllocationInput, AllocatorAgent, AllocatorFramework } from './types.ts';
+import type { Allocation, AllocationInput, AllocatorAgent } from './types.ts';
 
 export const GPU_RESOURCES_CAPABILITY = 'GPU_RESOURCES';
 export const DEFAULT_WEIGHT = 1;
 
 interface Candidate {
-  readonly framework: AllocatorFramework;
   readonly gpu: boolean;
   /** Per-role override of min_allocatable; undefined = use the global one. */
   readonly min: MinAllocatable | undefined;
@@ -34,6 +33,8 @@ interface Candidate {
 interface RoleState {
   readonly candidates: Map<string, Candidate>;
   readonly frameworkSorter: DrfSorter;
+  /** Candidates with GPU_RESOURCES: GPU agents skip roles that have none. */
+  gpuCandidates: number;
 }
 
 function own<T>(record: Record<string, T> | undefined, key: string): T | undefined {
@@ -137,13 +138,16 @@ export function allocate(input: AllocationInput): Allocation[] {
       if (!state) {
         const frameworkSorter = new DrfSorter();
         frameworkSorter.setTotal(total);
-        roles.set(role, (state = { candidates: new Map(), frameworkSorter }));
+        roles.set(role, (state = { candidates: new Map(), frameworkSorter, gpuCandidates: 0 }));
       }
       if (state.candidates.has(fw.id)) continue;
       const min = own(fw.minAllocatable, role);
       if (min !== undefined) anyMinOverride = true;
-      if (gpu) anyGpuCandidate = true;
-      state.candidates.set(fw.id, { framework: fw, gpu, min });
+      if (gpu) {
+        anyGpuCandidate = true;
+        state.gpuCandidates++;
+      }
+      state.candidates.set(fw.id, { gpu, min });
       state.frameworkSorter.add(fw.id);
       const mine = own(fw.allocated, role);
       if (mine) state.frameworkSorter.allocate(fw.id, mine.scalars);
@@ -174,10 +178,13 @@ export function allocate(input: AllocationInput): Allocation[] {
     if (!globalOk && !anyMinOverride) continue;
     const agentFilters = filters.get(agent.id);
 
-    let chosen: { role: string; state: RoleState; frameworkId: string } | undefined;
+    let chosenRole: string | undefined;
+    let chosenState: RoleState | undefined;
+    let chosenFramework: string | undefined;
     roles: for (let ri = 0; ri < roleSorter.size; ri++) {
       const role = roleSorter.nameAt(ri);
       const state = roles.get(role)!;
+      if (gpuAgent && state.gpuCandidates === 0) continue;
       const sorter = state.frameworkSorter;
       for (let fi = 0; fi < sorter.size; fi++) {
         const frameworkId = sorter.nameAt(fi);
@@ -185,16 +192,19 @@ export function allocate(input: AllocationInput): Allocation[] {
         if (gpuAgent && !c.gpu) continue;
         if (c.min === undefined ? !globalOk : !meetsMinAllocatable(available, c.min)) continue;
         if (agentFilters !== undefined && isFilteredIndexed(agentFilters, frameworkId, role, available)) continue;
-        chosen = { role, state, frameworkId };
+        chosenRole = role;
+        chosenState = state;
+        chosenFramework = frameworkId;
         break roles;
       }
     }
-    if (!chosen) continue;
+    if (chosenRole === undefined || chosenState === undefined || chosenFramework === undefined) continue;
 
+    // Offer everything; account it in both sorters before the next agent.
     const resources = offerOf(available);
-    out.push({ frameworkId: chosen.frameworkId, role: chosen.role, agentId: agent.id, resources });
-    roleSorter.allocate(chosen.role, resources.scalars);
-    chosen.state.frameworkSorter.allocate(chosen.frameworkId, resources.scalars);
+    out.push({ frameworkId: chosenFramework, role: chosenRole, agentId: agent.id, resources });
+    roleSorter.allocate(chosenRole, resources.scalars);
+    chosenState.frameworkSorter.allocate(chosenFramework, resources.scalars);
   }
   return out;
 }

@@ -59,34 +59,36 @@ export function isFiltered(
 }
 
 /**
- * Active filters indexed agent → framework → role → refused resources, so a
+ * Active filters indexed agent → "framework\0role" → refused resources, so a
  * cycle over many agents only pays for the agents that have filters.
  */
-export type FilterIndex = Map<string, Map<string, Map<string, Resources[]>>>;
+export type FilterIndex = Map<string, Map<string, Resources[]>>;
+
+const filterKey = (frameworkId: string, role: string): string => frameworkId + '\u0000' + role;
 
 export function indexFilters(filters: readonly OfferFilter[], now: number): FilterIndex {
   const index: FilterIndex = new Map();
   for (const f of filters) {
     if (!(f.expiresAt > now)) continue;
-    let byFramework = index.get(f.agentId);
-    if (!byFramework) index.set(f.agentId, (byFramework = new Map()));
-    let byRole = byFramework.get(f.frameworkId);
-    if (!byRole) byFramework.set(f.frameworkId, (byRole = new Map()));
-    const list = byRole.get(f.role);
+    let byKey = index.get(f.agentId);
+    if (!byKey) index.set(f.agentId, (byKey = new Map()));
+    const key = filterKey(f.frameworkId, f.role);
+    const list = byKey.get(key);
     if (list) list.push(f.resources);
-    else byRole.set(f.role, [f.resources]);
+    else byKey.set(key, [f.resources]);
   }
   return index;
 }
 
 /** `isFiltered` over one agent's slice of a `FilterIndex`. */
 export function isFilteredIndexed(
-  agentFilters: Map<string, Map<string, Resources[]>> | undefined,
+  agentFilters: Map<string, Resources[]> | undefined,
   frameworkId: string,
   role: string,
   resources: Resources,
 ): boolean {
-  const refused = agentFilters?.get(frameworkId)?.get(role);
+  if (agentFilters === undefined) return false;
+  const refused = agentFilters.get(filterKey(frameworkId, role));
   if (!refused) return false;
   for (const r of refused) if (containsResources(r, resources)) return true;
   return false;
