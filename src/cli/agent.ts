@@ -1,0 +1,217 @@
+// `corral agent` (run an agent in the foreground) and `corral agent list`.
+//
+// Like Mesos's agent, stopping a standalone agent (SIGINT/SIGTERM) leaves its
+// tasks running: restarting it with the same --work-dir re-attaches to them
+// (--recover reconnect, the default). `--recover cleanup` kills whatever the
+// previous run left behind and starts fresh.
+import { InvalidArgumentError, type Command } from 'commander';
+import { resolve } from 'node:path';
+import type { AgentHandle } from '../agent/index.ts';
+import { OperatorClient, agentUrlOf, type LegacySlave } from '../client/operator-client.ts';
+import { parseAttributeString } from '../protocol/mesos.ts';
+import { createLogger, type LogLevel } from '../runtime/log.ts';
+import {
+  CliError,
+  UsageError,
+  err,
+  isAddrInUse,
+  jsonLine,
+  masterOption,
+  onStopSignals,
+  out,
+  parseLogLevel,
+  parsePort,
+  parsePositiveNumber,
+  printJson,
+  scalars,
+  table,
+  usedTotal,
+} from './common.ts';
+
+interface AgentCliOptions {
+  master: string;
+  port: number;
+  workDir?: string;
+  host: string;
+  hostname?: string;
+  resources?: string;
+  resourceShare?: number;
+  attributes?: string;
+  recover: 'reconnect' | 'cleanup';
+  switchUser?: boolean;
+  logLevel?: LogLevel;
+  json?: boolean;
+}
+
+export function registerAgent(program: Command): void {
+  const agent = program
+    .command('agent')
+    .description('run an agent in the foreground (see also: corral agent list)')
+    .addOption(masterOption('master URL to register with'))
+    .option('--port <port>', 'listen port (0 = any free port)', parsePort, 5051)
+    .option('--work-dir <dir>', 'sandboxes and checkpoints; reuse it to recover tasks after a restart (required)')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--hostname <name>', 'hostname advertised to the master (default: --host)')
+    .option('--resources <text>', "Mesos syntax, e.g. 'cpus:4;mem:8192;disk:20000;ports:[31000-32000]' (default: detected)")
+    .option('--resource-share <fraction>', 'offer this fraction of the detected machine (default 1)', parsePositiveNumber)
+    .option('--attributes <text>', "Mesos syntax, e.g. 'rack:r1;zone:a'")
+    .option('--recover <mode>', 'reconnect: re-attach to tasks left running by a previous run; cleanup: kill them', parseRecover, 'reconnect')
+    .option('--switch-user', 'run tasks as their framework/command user (requires root)')
+    .option('--log-level <level>', 'debug | info | warn | error (default: $CORRAL_LOG_LEVEL or info)', parseLogLevel)
+    .option('--json', 'print {"event":"ready",…}, {"event":"registered",…} and {"event":"stopped"} as JSON lines')
+    .addHelpText(
+      'after',
+      `
+Stopping the agent (Ctrl-C / SIGTERM) leaves its tasks running, as Mesos's agent does: start it again
+with the same --work-dir to recover them, or with --recover cleanup to kill them. (\`corral dev\`, by
+contrast, kills its tasks on Ctrl-C.)
+
+Examples:
+  corral agent --master http://10.0.0.1:5050 --work-dir /var/lib/corral/agent
+  corral agent --work-dir ./a2 --port 5052 --resources 'cpus:2;mem:2048' --attributes 'rack:r1'`,
+    )
+    .action(async (opts: AgentCliOptions) => {
+      await runAgent(opts);
+    });
+
+  agent
+    .command('list')
+    .description('list the agents registered with the master')
+    .addOption(masterOption())
+    .option('--json', 'print JSON')
+    .action(async (opts: { master: string; json?: boolean }) => {
+      await listAgents(opts);
+    });
+}
+
+function parseRecover(value: string): 'reconnect' | 'cleanup' {
+  if (value === 'reconnect' || value === 'cleanup') return value;
+  throw new InvalidArgumentError('expected reconnect or cleanup');
+}
+
+async function runAgent(opts: AgentCliOptions): Promise<void> {
+  if (!opts.workDir) throw new UsageError("required option '--work-dir <dir>' not specified");
+  if (opts.attributes) {
+    try {
+      parseAttributeString(opts.attributes);
+    } catch (e) {
+      throw new UsageError(`--attributes: ${(e as Error).message}`);
+    }
+  }
+  const { startAgent } = await import('../agent/index.ts');
+  const level = opts.logLevel ?? ((process.env.CORRAL_LOG_LEVEL as LogLevel | undefined) || 'info');
+  const log = createLogger('agent', level);
+  const workDir = resolve(opts.workDir);
+  let handle: AgentHandle;
+  try {
+    handle = await startAgent({
+      masterUrl: opts.master,
+      host: opts.host,
+      port: opts.port,
+      workDir,
+      recover: opts.recover,
+      switchUser: Boolean(opts.switchUser),
+      log,
+      ...(opts.hostname ? { hostname: opts.hostname } : {}),
+      ...(opts.resources ? { resources: opts.resources } : {}),
+      ...(opts.resourceShare !== undefined ? { resourceShare: opts.resourceShare } : {}),
+      ...(opts.attributes ? { attributes: opts.attributes } : {}),
+    });
+  } catch (e) {
+    if (isAddrInUse(e)) throw new CliError(`port ${opts.port} on ${opts.host} is already in use; choose another with --port`);
+    throw e;
+  }
+  if (opts.json) jsonLine({ event: 'ready', agent: handle.url, master: opts.master, work_dir: workDir, pid: process.pid });
+  else out(`corral agent listening on ${handle.url} (work dir ${workDir}); registering with ${opts.master}…`);
+  let stopping = false;
+  handle.registered().then(
+    (id) => {
+      if (stopping) return;
+      if (opts.json) jsonLine({ event: 'registered', agent_id: id });
+      else out(`registered with the master as ${id}`);
+    },
+    () => {},
+  );
+
+  await new Promise<void>((resolveStop) => {
+    onStopSignals(
+      () => {
+        stopping = true;
+        resolveStop();
+      },
+      () => {
+        err('second signal: exiting at once');
+        process.exit(1);
+      },
+    );
+  });
+  let ok = true;
+  await handle.close({ killTasks: false }).catch((e: Error) => {
+    ok = false;
+    log.error('stopping the agent failed', { error: e.message });
+  });
+  if (opts.json) jsonLine({ event: 'stopped', ok });
+  else err('agent stopped; its tasks keep running (restart with the same --work-dir to recover them, or add --recover cleanup to kill them)');
+  if (!ok) process.exitCode = 1;
+}
+
+export interface AgentRow {
+  id: string;
+  hostname: string;
+  endpoint: string;
+  active: boolean;
+  resources: {
+    total: { cpus: number; mem: number; disk: number; gpus: number };
+    used: { cpus: number; mem: number; disk: number; gpus: number };
+  };
+  attributes: Record<string, string | number>;
+  registered_time?: number;
+}
+
+export function agentRow(s: LegacySlave): AgentRow {
+  return {
+    id: s.id,
+    hostname: s.hostname,
+    endpoint: agentUrlOf(s),
+    active: s.active !== false,
+    resources: { total: scalars(s.resources), used: scalars(s.used_resources) },
+    attributes: s.attributes ?? {},
+    ...(s.registered_time !== undefined ? { registered_time: s.registered_time } : {}),
+  };
+}
+
+async function listAgents(opts: { master: string; json?: boolean }): Promise<void> {
+  const op = new OperatorClient(opts.master);
+  try {
+    const { slaves } = await op.slaves();
+    const rows = (slaves ?? []).map(agentRow);
+    if (opts.json) return printJson(rows);
+    if (rows.length === 0) {
+      out(`no agents are registered with ${op.masterUrl}`);
+      return;
+    }
+    out(
+      table(
+        ['ID', 'HOSTNAME', 'ENDPOINT', 'ACTIVE', 'CPUS', 'MEM', 'DISK', 'ATTRIBUTES'],
+        (slaves ?? []).map((s, i) => {
+          const r = rows[i]!;
+          const attrs = Object.entries(r.attributes)
+            .map(([k, v]) => `${k}:${v}`)
+            .join(';');
+          return [
+            r.id,
+            r.hostname,
+            r.endpoint,
+            r.active ? 'yes' : 'no',
+            usedTotal(s.used_resources, s.resources, 'cpus'),
+            usedTotal(s.used_resources, s.resources, 'mem'),
+            usedTotal(s.used_resources, s.resources, 'disk'),
+            attrs || '-',
+          ];
+        }),
+      ),
+    );
+  } finally {
+    op.close();
+  }
+}

@@ -1,0 +1,216 @@
+// `corral dev`: a master and N agents in one foreground process, for
+// development and tests. Ctrl-C (or SIGTERM) stops the agents with their tasks
+// killed (SIGTERM, then SIGKILL after the grace period), then the master, then
+// closes the store, and exits 0.
+import type { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import type { AgentHandle } from '../agent/index.ts';
+import type { MasterHandle } from '../master/index.ts';
+import { createLogger, type LogLevel } from '../runtime/log.ts';
+import type { Store } from '../store/index.ts';
+import {
+  CliError,
+  DEFAULT_MASTER,
+  UsageError,
+  bold,
+  err,
+  isAddrInUse,
+  isStoreLocked,
+  jsonLine,
+  onStopSignals,
+  out,
+  parseLogLevel,
+  parseNonNegativeInt,
+  parsePort,
+  parsePositiveInt,
+  withTimeout,
+} from './common.ts';
+
+interface DevOptions {
+  port: number;
+  agents: number;
+  dataDir: string;
+  host: string;
+  allocationIntervalMs?: number;
+  json?: boolean;
+  logLevel?: LogLevel;
+  registerTimeoutMs: number;
+}
+
+export function registerDev(program: Command): void {
+  program
+    .command('dev')
+    .description('run a master and N agents in this process: a local cluster in the foreground')
+    .option('--port <port>', 'master port; agents listen on port+1 … port+N (0 = any free ports)', parsePort, 5050)
+    .option('--agents <n>', 'number of agents; each offers 1/N of this machine (0: master only)', parseNonNegativeInt, 1)
+    .option('--data-dir <dir>', 'state directory: the master store in <dir>/master, agent i in <dir>/agent-<i>', './.corral')
+    .option('--host <host>', 'address to bind and advertise', '127.0.0.1')
+    .option('--allocation-interval-ms <ms>', 'batch allocation period (default 1000)', parsePositiveInt)
+    .option('--log-level <level>', 'debug | info | warn | error (default: $CORRAL_LOG_LEVEL or info)', parseLogLevel)
+    .option('--register-timeout-ms <ms>', 'how long to wait for the agents to register before reporting ready', parseNonNegativeInt, 30_000)
+    .option('--json', 'print events as JSON lines on stdout: {"event":"ready","master":URL,"agents":[URL…]}, then "stopping"/"stopped"')
+    .addHelpText(
+      'after',
+      `
+Ctrl-C (SIGINT) or SIGTERM stops the cluster: tasks are killed (SIGTERM, then SIGKILL after their grace
+period), then the agents, the master and the store are closed, and the command exits 0. A second
+Ctrl-C exits at once. Only one process may use a data directory at a time.
+
+Examples:
+  corral dev                          # master on :5050, one agent on :5051
+  corral dev --agents 3 --port 6050   # master on :6050, agents on :6051-6053
+  corral dev --port 0 --json          # free ports; prints {"event":"ready",…} when usable`,
+    )
+    .action(async (opts: DevOptions) => {
+      await runDev(opts);
+    });
+}
+
+async function runDev(opts: DevOptions): Promise<void> {
+  // Loaded here so that client commands never pay for the server code (or its native modules).
+  const [{ startMaster }, { startAgent }, { openEmbeddedStore }] = await Promise.all([
+    import('../master/index.ts'),
+    import('../agent/index.ts'),
+    import('../store/index.ts'),
+  ]);
+  const dataDir = resolve(opts.dataDir);
+  const level = opts.logLevel ?? ((process.env.CORRAL_LOG_LEVEL as LogLevel | undefined) || 'info');
+  const log = createLogger('dev', level);
+  if (opts.port !== 0 && opts.port + opts.agents > 65535)
+    throw new UsageError(`--port ${opts.port} leaves no room for ${opts.agents} agent port(s) above it`);
+
+  // Signals that arrive while starting up are honoured once startup has finished.
+  let stopSignal: string | undefined;
+  let wake: (() => void) | undefined;
+  const stopped = new Promise<void>((r) => (wake = r));
+  let forced = false;
+  const removeSignals = onStopSignals(
+    (sig) => {
+      stopSignal = sig;
+      if (!opts.json) err(`\n${sig} received: stopping the cluster (tasks are killed)… press Ctrl-C again to exit at once`);
+      wake?.();
+    },
+    () => {
+      forced = true;
+      err('second signal: exiting without waiting for tasks and agents to stop');
+      process.exit(1);
+    },
+  );
+
+  let store: Store | undefined;
+  let master: MasterHandle | undefined;
+  const agents: AgentHandle[] = [];
+  const shutdown = async (): Promise<boolean> => {
+    let ok = true;
+    const results = await withTimeout(
+      Promise.allSettled(agents.map((a) => a.close({ killTasks: true }))),
+      60_000,
+      () => [{ status: 'rejected', reason: new Error('agents did not stop within 60 s') } as PromiseRejectedResult],
+    );
+    for (const r of results) {
+      if (r.status === 'rejected') {
+        ok = false;
+        log.error('stopping an agent failed', { error: (r.reason as Error)?.message ?? String(r.reason) });
+      }
+    }
+    if (master) {
+      await master.close().catch((e: Error) => {
+        ok = false;
+        log.error('stopping the master failed', { error: e.message });
+      });
+    }
+    if (store) {
+      await store.close().catch((e: Error) => {
+        ok = false;
+        log.error('closing the store failed', { error: e.message });
+      });
+    }
+    return ok;
+  };
+
+  try {
+    try {
+      store = await openEmbeddedStore(join(dataDir, 'master'));
+    } catch (e) {
+      if (isStoreLocked(e))
+        throw new CliError(
+          `data directory ${dataDir} is in use: ${(e as Error).message}. Is another \`corral dev\` running? Stop it or pass --data-dir.`,
+        );
+      throw e;
+    }
+    let started: MasterHandle;
+    try {
+      started = await startMaster({
+        host: opts.host,
+        port: opts.port,
+        store,
+        log: log.child('master'),
+        ...(opts.allocationIntervalMs !== undefined ? { allocationIntervalMs: opts.allocationIntervalMs } : {}),
+      });
+    } catch (e) {
+      if (isAddrInUse(e))
+        throw new CliError(`port ${opts.port} on ${opts.host} is already in use (master); choose another with --port, or --port 0 for free ports`);
+      throw e;
+    }
+    master = started;
+    const masterUrl = started.url;
+    for (let i = 1; i <= opts.agents; i++) {
+      const port = opts.port === 0 ? 0 : opts.port + i;
+      try {
+        agents.push(
+          await startAgent({
+            masterUrl,
+            host: opts.host,
+            port,
+            workDir: join(dataDir, `agent-${i}`),
+            resourceShare: 1 / Math.max(1, opts.agents),
+            log: log.child(`agent-${i}`),
+          }),
+        );
+      } catch (e) {
+        if (isAddrInUse(e))
+          throw new CliError(
+            `port ${port} on ${opts.host} is already in use (agent ${i} listens on --port + ${i}); choose another base with --port, or --port 0 for free ports`,
+          );
+        throw e;
+      }
+    }
+    const registered = await withTimeout(
+      Promise.all(agents.map((a) => a.registered())).then(() => true),
+      opts.registerTimeoutMs,
+      () => false,
+    );
+    if (!registered) log.warn('not every agent registered in time; continuing', { timeoutMs: opts.registerTimeoutMs });
+  } catch (e) {
+    removeSignals();
+    await shutdown().catch(() => {});
+    throw e;
+  }
+
+  if (!master) throw new CliError('the master did not start');
+  const agentInfo = agents.map((a, i) => ({ index: i + 1, url: a.url, id: a.agentId() }));
+  if (opts.json) {
+    jsonLine({ event: 'ready', master: master.url, agents: agentInfo.map((a) => a.url), agent_ids: agentInfo.map((a) => a.id ?? null), data_dir: dataDir, pid: process.pid });
+  } else if (!stopSignal) {
+    const hintMaster = master.url === DEFAULT_MASTER ? '' : `CORRAL_MASTER=${master.url} `;
+    const lines = [
+      bold(`corral dev: cluster ready`) + ` (data dir ${dataDir})`,
+      `  master    ${master.url}`,
+      ...agentInfo.map((a) => `  agent ${String(a.index).padEnd(3)} ${a.url}${a.id ? `  (${a.id})` : '  (not registered yet)'}`),
+      `try:`,
+      `  ${hintMaster}corral task run -- echo hello`,
+      `  ${hintMaster}corral task list --all     # then: corral task log <task id>`,
+      `Ctrl-C stops the cluster and kills its tasks.`,
+    ];
+    out(lines.join('\n'));
+  }
+
+  await stopped;
+  if (opts.json) jsonLine({ event: 'stopping', signal: stopSignal ?? null });
+  const ok = await shutdown();
+  removeSignals();
+  if (forced) return;
+  if (opts.json) jsonLine({ event: 'stopped', ok });
+  else err(ok ? 'cluster stopped' : 'cluster stopped with errors (see above)');
+  if (!ok) process.exitCode = 1;
+}
