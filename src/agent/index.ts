@@ -29,6 +29,19 @@ export interface AgentOptions {
   ids?: IdSource;
   transport?: Transport;
   log?: Logger;
+  /** First status-update retry interval (default 1000 ms), doubled per retry up to statusUpdateRetryMaxMs (default 60 s). */
+  statusUpdateRetryMs?: number;
+  statusUpdateRetryMaxMs?: number;
+  /** First registration retry interval (default 100 ms), doubled up to registrationBackoffMaxMs (default 5 s). */
+  registrationBackoffMs?: number;
+  registrationBackoffMaxMs?: number;
+  /** How often re-attached tasks (not children of this agent process) are checked for exit. Default 250 ms. */
+  processPollMs?: number;
+  /**
+   * Called once the agent has stopped because the master told it to shut down (SHUTDOWN reply or
+   * SHUTDOWN_AGENT): its tasks are killed and its checkpoint removed. A CLI exits here.
+   */
+  onShutdown?: (message: string) => void;
 }
 
 export interface AgentHandle {

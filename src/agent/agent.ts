@@ -1,0 +1,252 @@
+// startAgent: wires resource detection, recovery, the task manager, registration and the HTTP API.
+import fs from 'node:fs';
+import os from 'node:os';
+import { formatResources, toMesosResources } from '../core/resources.ts';
+import { listen, Router, type ServerHandle } from '../http/server.ts';
+import { parseOrThrow } from '../protocol/validate.ts';
+import { AGENT_MESSAGE_PATH, MASTER_MESSAGE_PATH, MasterToAgent, type AgentToMaster, type MasterReply } from '../protocol/internal.ts';
+import { parseAttributeString, type Resource, type TaskState, type TaskStatus } from '../protocol/mesos.ts';
+import { systemClock } from '../runtime/clock.ts';
+import { systemIds } from '../runtime/ids.ts';
+import { createLogger } from '../runtime/log.ts';
+import { httpTransport } from '../runtime/transport.ts';
+import { writeJsonAtomic } from './checkpoint.ts';
+import { SandboxFiles } from './files.ts';
+import type { AgentHandle, AgentOptions } from './index.ts';
+import { handleMasterMessage } from './master-messages.ts';
+import { metricsSnapshot } from './metrics.ts';
+import { agentInfoPath, metaRoot } from './paths.ts';
+import { readAgentCheckpoint, readBootId, readCheckpoints, type RecoveredFramework } from './recovery.ts';
+import { Registrar } from './registration.ts';
+import { killAllRecovered } from './orphans.ts';
+import { reregistrationReport } from './reregistration.ts';
+import { agentResources, detectMachine, gpuIndices } from './resources.ts';
+import { agentState, MESOS_VERSION } from './state-json.ts';
+import { TaskManager } from './tasks.ts';
+
+const isWildcard = (h: string): boolean => h === '0.0.0.0' || h === '::' || h === '';
+const hostPort = (h: string, p: number): string => (h.includes(':') ? `[${h}]:${p}` : `${h}:${p}`);
+
+export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
+  const clock = opts.clock ?? systemClock;
+  const ids = opts.ids ?? systemIds;
+  const log = opts.log ?? createLogger('agent');
+  const transport = opts.transport ?? httpTransport;
+  const masterUrl = opts.masterUrl.replace(/\/+$/, '');
+  const host = opts.host ?? '127.0.0.1';
+  const recoverMode = opts.recover ?? 'reconnect';
+  const startedAt = clock.now();
+
+  fs.mkdirSync(opts.workDir, { recursive: true });
+  const workDir = fs.realpathSync(opts.workDir);
+
+  // --- resources
+  const machine = await detectMachine(workDir, log);
+  const resources = agentResources(opts.resources, machine, opts.resourceShare ?? 1);
+  const attributes = opts.attributes ? parseAttributeString(opts.attributes) : [];
+  const gpus = gpuIndices(resources.scalars.gpus ?? 0, machine.gpus);
+
+  // --- recovery (read side)
+  const recoveryErrors: string[] = [];
+  const bootId = readBootId();
+  let { agent: checkpoint, error } = readAgentCheckpoint(workDir);
+  if (error) recoveryErrors.push(error);
+  let recovered: RecoveredFramework[] = [];
+  if (checkpoint) {
+    const r = readCheckpoints(workDir, checkpoint.agent_id);
+    recovered = r.frameworks;
+    recoveryErrors.push(...r.errors);
+  }
+  const rebooted = Boolean(checkpoint?.boot_id && bootId && checkpoint.boot_id !== bootId);
+  for (const e of recoveryErrors) log.warn('recovery: ' + e);
+
+  // --- components
+  let server: ServerHandle | undefined;
+  const advertisedHost = opts.hostname ?? (isWildcard(host) ? os.hostname() : host);
+  const endpoint = () => hostPort(advertisedHost, server?.port ?? opts.port ?? 5051);
+  let shuttingDown = false;
+
+  const registrar: Registrar = new Registrar({
+    clock,
+    ids,
+    log,
+    transport,
+    masterUrl,
+    backoffMs: opts.registrationBackoffMs ?? 100,
+    maxBackoffMs: opts.registrationBackoffMaxMs ?? 5000,
+    message: (agentId) => registrationMessage(agentId),
+    onRegistered: async (agentId, previousId) => {
+      if (previousId && previousId !== agentId) {
+        // The master gave us a new identity: whatever ran under the old one is no longer ours to report.
+        log.warn('the master assigned a new agent id; killing and forgetting the tasks of the old one', { old: previousId, new: agentId });
+        tasks.reset();
+        fs.rmSync(metaRoot(workDir), { recursive: true, force: true });
+      }
+      if (previousId !== agentId || !checkpoint || checkpoint.agent_id !== agentId) {
+        fs.mkdirSync(metaRoot(workDir), { recursive: true });
+        checkpoint = { agent_id: agentId, ...(bootId ? { boot_id: bootId } : {}) };
+        await writeJsonAtomic(agentInfoPath(workDir), checkpoint);
+      }
+    },
+    onConnected: (connected) => tasks.sum.setConnected(connected),
+    onShutdown: (message) => void shutdown(message),
+  });
+
+  const tasks: TaskManager = new TaskManager({
+    workDir,
+    clock,
+    ids,
+    log,
+    agentId: () => registrar.agentId,
+    hostname: advertisedHost,
+    endpoint,
+    switchUser: opts.switchUser ?? false,
+    gpuIndices: gpus,
+    pollMs: opts.processPollMs ?? 250,
+    retryMs: opts.statusUpdateRetryMs ?? 1000,
+    maxRetryMs: opts.statusUpdateRetryMaxMs ?? 60_000,
+    send: (fwId, status, latest) => sendStatusUpdate(fwId, status, latest),
+  });
+
+  function registrationMessage(agentId: string | undefined): AgentToMaster {
+    const agentInfo = {
+      hostname: advertisedHost,
+      port: server!.port,
+      resources: toMesosResources(resources) as Resource[],
+      attributes,
+    };
+    const common = { endpoint: `http://${endpoint()}`, version: MESOS_VERSION };
+    if (!agentId) return { type: 'REGISTER_AGENT', agent_info: agentInfo, ...common };
+    const { tasks: reported, frameworks } = reregistrationReport(tasks.frameworks.values(), tasks.sum, agentId);
+    return { type: 'REREGISTER_AGENT', agent_info: { ...agentInfo, id: { value: agentId } }, ...common, tasks: reported, frameworks };
+  }
+
+  async function sendStatusUpdate(frameworkId: string, status: TaskStatus, latest: TaskState | undefined): Promise<void> {
+    const agentId = registrar.agentId;
+    if (!agentId) return;
+    const res = await transport.post(
+      masterUrl + AGENT_MESSAGE_PATH,
+      {
+        type: 'STATUS_UPDATE',
+        agent_id: { value: agentId },
+        update: { framework_id: { value: frameworkId }, status, ...(latest ? { latest_state: latest } : {}) },
+      } satisfies AgentToMaster,
+      { timeoutMs: 5000 },
+    );
+    const reply = res.body as MasterReply | undefined;
+    if (reply?.type === 'REREGISTER_REQUIRED') registrar.trigger(reply.message || 'the master asked');
+    else if (reply?.type === 'SHUTDOWN') void shutdown(reply.message);
+    else if (res.status >= 400) log.warn('the master rejected a status update', { status: res.status, reply });
+  }
+
+  // --- recovery (act)
+  if (checkpoint && recoverMode === 'cleanup') {
+    const killed = killAllRecovered(workDir, recovered, log);
+    log.info('recover=cleanup: killed leftover tasks and discarded the checkpoint', { killed, old_agent_id: checkpoint.agent_id });
+    fs.rmSync(metaRoot(workDir), { recursive: true, force: true });
+    checkpoint = undefined;
+    recovered = [];
+  } else if (checkpoint) {
+    const { orphansKilled } = tasks.recover(recovered, { agentId: checkpoint.agent_id, rebooted });
+    if (orphansKilled) recoveryErrors.push(`killed ${orphansKilled} orphaned task process(es) that no checkpoint accounts for`);
+  }
+  const recoveryTimeSeconds = (clock.now() - startedAt) / 1000;
+
+  // --- HTTP
+  const files = new SandboxFiles({ workDir, agentId: () => registrar.agentId });
+  const flags: Record<string, string> = {
+    master: masterUrl,
+    work_dir: workDir,
+    ip: host,
+    port: String(opts.port ?? 5051),
+    hostname: advertisedHost,
+    recover: recoverMode,
+    switch_user: String(opts.switchUser ?? false),
+    resources: opts.resources ?? formatResources(resources),
+    ...(opts.attributes ? { attributes: opts.attributes } : {}),
+    ...(opts.resourceShare !== undefined ? { resource_share: String(opts.resourceShare) } : {}),
+  };
+  const router = new Router();
+  router.on('POST', MASTER_MESSAGE_PATH, async (ctx) => {
+    const msg = parseOrThrow(MasterToAgent, await ctx.json(), 'message');
+    return { body: handleMasterMessage(msg, { tasks, registrar, log, shutdown: (m) => void shutdown(m) }) };
+  });
+  const state = () =>
+    agentState({
+      agentId: registrar.agentId,
+      host: advertisedHost,
+      hostname: advertisedHost,
+      port: server!.port,
+      startTimeSeconds: startedAt / 1000,
+      resources,
+      used: tasks.usedResources(),
+      attributes,
+      flags,
+      masterHostname: safeHostname(masterUrl),
+      frameworks: tasks.frameworks.values(),
+    });
+  for (const p of ['/state', '/state.json', '/slave(1)/state', '/slave(1)/state.json']) router.on('GET', p, () => ({ body: state() }));
+  for (const p of ['/health', '/slave(1)/health']) router.on('GET', p, () => ({ status: 200 }), 'text');
+  router.on('GET', '/flags', () => ({ body: { flags } }));
+  router.on('GET', '/version', () => ({ body: { version: MESOS_VERSION, build_date: '', build_time: 0, build_user: '' } }));
+  router.on('GET', '/metrics/snapshot', () => ({
+    body: metricsSnapshot({
+      uptimeSeconds: (clock.now() - startedAt) / 1000,
+      registered: registrar.registered,
+      recoveryErrors: recoveryErrors.length,
+      recoveryTimeSeconds,
+      total: resources,
+      used: tasks.usedResources(),
+      tasks,
+    }),
+  }));
+  router.on('GET', '/files/browse', (ctx) => files.browse(ctx));
+  router.on('GET', '/files/browse.json', (ctx) => files.browse(ctx));
+  router.on('GET', '/files/read', (ctx) => files.read(ctx));
+  router.on('GET', '/files/read.json', (ctx) => files.read(ctx));
+  router.on('GET', '/files/download', (ctx) => files.download(ctx));
+  router.on('GET', '/files/download.json', (ctx) => files.download(ctx));
+
+  server = await listen(router, { host, port: opts.port ?? 5051, log });
+  flags.port = String(server.port);
+  log.info('agent listening', { url: server.url, work_dir: workDir, resources: formatResources(resources), recovered_agent_id: checkpoint?.agent_id });
+  registrar.start(checkpoint?.agent_id);
+
+  // --- lifecycle
+  let closing: Promise<void> | undefined;
+  async function close(killTasks: boolean): Promise<void> {
+    closing ??= (async () => {
+      registrar.stop();
+      await tasks.close(killTasks);
+      await server!.close();
+    })();
+    return closing;
+  }
+
+  async function shutdown(message: string): Promise<void> {
+    if (shuttingDown || closing) return;
+    shuttingDown = true;
+    log.warn('the master shut this agent down: killing its tasks and removing its checkpoint', { message });
+    registrar.stop();
+    await tasks.killAllAndForget();
+    fs.rmSync(metaRoot(workDir), { recursive: true, force: true });
+    await close(false);
+    opts.onShutdown?.(message);
+  }
+
+  return {
+    url: server.url,
+    port: server.port,
+    agentId: () => registrar.agentId,
+    registered: () => registrar.whenRegistered(),
+    close: (o) => close(o?.killTasks ?? false),
+  };
+}
+
+function safeHostname(url: string): string | undefined {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return undefined;
+  }
+}
