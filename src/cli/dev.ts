@@ -164,6 +164,8 @@ async function runDev(opts: DevOptions): Promise<void> {
             port,
             workDir: join(dataDir, `agent-${i}`),
             resourceShare: 1 / Math.max(1, opts.agents),
+            // Agents on one host must not offer the same host ports: split 31000-32000 between them.
+            resources: opts.agents > 1 ? `ports:[${portShare(i, opts.agents)}]` : undefined,
             log: log.child(`agent-${i}`),
           }),
         );
@@ -213,4 +215,12 @@ async function runDev(opts: DevOptions): Promise<void> {
   if (opts.json) jsonLine({ event: 'stopped', ok });
   else err(ok ? 'cluster stopped' : 'cluster stopped with errors (see above)');
   if (!ok) process.exitCode = 1;
+}
+
+/** The i-th (1-based) of n disjoint slices of Mesos's default port range 31000-32000. */
+export function portShare(i: number, n: number): string {
+  const size = Math.floor(1001 / n);
+  const begin = 31000 + (i - 1) * size;
+  const end = i === n ? 32000 : begin + size - 1;
+  return `${begin}-${end}`;
 }
