@@ -21,6 +21,7 @@ import {
   out,
   parseLogLevel,
   parsePort,
+  parsePositiveInt,
   parsePositiveNumber,
   printJson,
   scalars,
@@ -39,6 +40,8 @@ interface AgentCliOptions {
   attributes?: string;
   recover: 'reconnect' | 'cleanup';
   switchUser?: boolean;
+  statusUpdateRetryMs?: number;
+  statusUpdateRetryMaxMs?: number;
   logLevel?: LogLevel;
   json?: boolean;
 }
@@ -57,6 +60,8 @@ export function registerAgent(program: Command): void {
     .option('--attributes <text>', "Mesos syntax, e.g. 'rack:r1;zone:a'")
     .option('--recover <mode>', 'reconnect: re-attach to tasks left running by a previous run; cleanup: kill them', parseRecover, 'reconnect')
     .option('--switch-user', 'run tasks as their framework/command user (requires root)')
+    .option('--status-update-retry-ms <ms>', 'first retry of an unacknowledged status update; doubles each time (default 1000)', parsePositiveInt)
+    .option('--status-update-retry-max-ms <ms>', 'cap of the status update retry interval (default 60000)', parsePositiveInt)
     .option('--log-level <level>', 'debug | info | warn | error (default: $CORRAL_LOG_LEVEL or info)', parseLogLevel)
     .option('--json', 'print {"event":"ready",…}, {"event":"registered",…} and {"event":"stopped"} as JSON lines')
     .addHelpText(
@@ -116,6 +121,8 @@ async function runAgent(opts: AgentCliOptions): Promise<void> {
       ...(opts.resources ? { resources: opts.resources } : {}),
       ...(opts.resourceShare !== undefined ? { resourceShare: opts.resourceShare } : {}),
       ...(opts.attributes ? { attributes: opts.attributes } : {}),
+      ...(opts.statusUpdateRetryMs !== undefined ? { statusUpdateRetryMs: opts.statusUpdateRetryMs } : {}),
+      ...(opts.statusUpdateRetryMaxMs !== undefined ? { statusUpdateRetryMaxMs: opts.statusUpdateRetryMaxMs } : {}),
     });
   } catch (e) {
     if (isAddrInUse(e)) throw new CliError(`port ${opts.port} on ${opts.host} is already in use; choose another with --port`);

@@ -148,7 +148,9 @@ export class AgentService {
         const wasUnreachable = existing.unreachable;
         if (wasUnreachable) state.restoreTask(existing);
         this.ctx.tasks.applyReport(existing, t);
-        if (wasUnreachable) {
+        // A task that ended while unreachable gets its terminal update from the agent itself
+        // (reliably, with a uuid); a master-generated copy would be a second terminal update.
+        if (wasUnreachable && !isTerminalState(latest)) {
           this.ctx.tasks.forward(
             fw,
             masterStatus({
@@ -164,6 +166,10 @@ export class AgentService {
         }
         continue;
       }
+      // Already retired by an acknowledgement the agent never received (it was down): the agent
+      // re-sends that update and the ack is forwarded again; adopting it would file it twice.
+      if (!other && isTerminalState(latest) && fw.completedTasks.some((c) => c.taskId === t.task_id.value && c.agentId === agent.id))
+        continue;
       let resources;
       try {
         resources = fromMesosResources(t.resources);
