@@ -105,6 +105,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     pollMs: opts.processPollMs ?? 250,
     retryMs: opts.statusUpdateRetryMs ?? 1000,
     maxRetryMs: opts.statusUpdateRetryMaxMs ?? 60_000,
+    closeFlushMs: opts.closeFlushMs ?? 2000,
     send: (fwId, status, latest) => sendStatusUpdate(fwId, status, latest),
   });
 
@@ -121,9 +122,10 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     return { type: 'REREGISTER_AGENT', agent_info: { ...agentInfo, id: { value: agentId } }, ...common, tasks: reported, frameworks };
   }
 
-  async function sendStatusUpdate(frameworkId: string, status: TaskStatus, latest: TaskState | undefined): Promise<void> {
+  /** Resolves true once the master accepted the update (2xx ACCEPTED); the framework acknowledges later. */
+  async function sendStatusUpdate(frameworkId: string, status: TaskStatus, latest: TaskState | undefined): Promise<boolean> {
     const agentId = registrar.agentId;
-    if (!agentId) return;
+    if (!agentId) return false;
     const res = await transport.post(
       masterUrl + AGENT_MESSAGE_PATH,
       {
@@ -137,6 +139,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     if (reply?.type === 'REREGISTER_REQUIRED') registrar.trigger(reply.message || 'the master asked');
     else if (reply?.type === 'SHUTDOWN') void shutdown(reply.message);
     else if (res.status >= 400) log.warn('the master rejected a status update', { status: res.status, reply });
+    return res.status >= 200 && res.status < 300 && reply?.type !== 'REREGISTER_REQUIRED' && reply?.type !== 'SHUTDOWN';
   }
 
   // --- recovery (act)

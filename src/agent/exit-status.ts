@@ -3,6 +3,7 @@
 // (SIGKILL to the whole group) arrives as a signal.
 import os from 'node:os';
 import type { TaskReason, TaskState } from '../protocol/mesos.ts';
+import type { KillReason } from './task-types.ts';
 
 export type RawExit = { code: number } | { signal: string };
 
@@ -26,16 +27,22 @@ export interface TerminalOutcome {
   state: TaskState;
   message: string;
   reason?: TaskReason;
+  /** TaskStatus.healthy of the terminal update (false for a task killed by its health check). */
+  healthy?: boolean;
 }
+
+export const HEALTH_CHECK_KILL_MESSAGE = 'Task was killed since health check failed';
 
 /**
  * The terminal update for a task whose process ended. `killedFor` is why the agent killed it, if it did.
  * `raw` undefined: the process vanished while the agent was down without leaving an exit status.
  */
-export function terminalOutcome(raw: RawExit | undefined, killedFor?: 'kill' | 'max_completion_time' | 'shutdown'): TerminalOutcome {
+export function terminalOutcome(raw: RawExit | undefined, killedFor?: KillReason): TerminalOutcome {
   const message = raw ? describeExit(raw) : 'Command exited while the agent was down; its exit status is unknown';
   if (killedFor === 'max_completion_time')
     return { state: 'TASK_FAILED', message: `Task exceeded its max completion time. ${message}`, reason: 'REASON_MAX_COMPLETION_TIME_REACHED' };
+  if (killedFor === 'health_check')
+    return { state: 'TASK_KILLED', message: HEALTH_CHECK_KILL_MESSAGE, reason: 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED', healthy: false };
   if (killedFor) return { state: 'TASK_KILLED', message };
   if (!raw) return { state: 'TASK_FAILED', message, reason: 'REASON_EXECUTOR_TERMINATED' };
   const n = normalizeExit(raw);

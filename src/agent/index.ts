@@ -35,6 +35,8 @@ export interface AgentOptions {
   /** First registration retry interval (default 100 ms), doubled up to registrationBackoffMaxMs (default 5 s). */
   registrationBackoffMs?: number;
   registrationBackoffMaxMs?: number;
+  /** close({killTasks: true}) waits up to this long for the master to accept the terminal updates. Default 2000 ms. */
+  closeFlushMs?: number;
   /** How often re-attached tasks (not children of this agent process) are checked for exit. Default 250 ms. */
   processPollMs?: number;
   /**
@@ -53,8 +55,10 @@ export interface AgentHandle {
   registered(): Promise<string>;
   /**
    * Stops the agent. `killTasks: true` (Ctrl-C in `corral dev`) SIGTERMs every task, then SIGKILL after its grace
-   * period, and waits for the terminal updates to be checkpointed. `killTasks: false` leaves tasks running, as a
-   * crashed agent would (used by recovery tests).
+   * period, waits for the terminal updates to be checkpointed, then sends them to the master and waits (up to
+   * closeFlushMs) until it has accepted them, so frameworks see TASK_KILLED; acknowledgements are not awaited
+   * (unacknowledged updates are re-sent after a restart). `killTasks: false` leaves tasks running, as a crashed
+   * agent would (used by recovery tests).
    */
   close(opts?: { killTasks?: boolean }): Promise<void>;
 }

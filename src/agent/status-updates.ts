@@ -2,7 +2,8 @@
 // Per task, updates form a queue; only the head is sent, and it is re-sent with exponential backoff until
 // the master forwards the framework's ACKNOWLEDGE for its uuid; then the next one goes. Updates are
 // journaled (append + fdatasync) before their first send, so they survive agent restarts, and every head is
-// re-sent right after each (re-)registration.
+// re-sent right after each (re-)registration. When the agent stops with its tasks killed, flush() hands every
+// pending update to the master in order without waiting for acknowledgements (bounded in time).
 import type { TaskState, TaskStatus } from '../protocol/mesos.ts';
 import type { Clock, TimerHandle } from '../runtime/clock.ts';
 import type { Logger } from '../runtime/log.ts';
@@ -11,8 +12,11 @@ import type { Journal } from './checkpoint.ts';
 export interface StatusUpdateManagerDeps {
   clock: Clock;
   log: Logger;
-  /** Sends one update to the master; the manager retries, so failures only need to be logged. */
-  send(frameworkId: string, status: TaskStatus, latestState: TaskState | undefined): Promise<void>;
+  /**
+   * Sends one update to the master; the manager retries, so failures only need to be logged. Resolves false
+   * when the master did not accept it (anything else counts as accepted, for flush()).
+   */
+  send(frameworkId: string, status: TaskStatus, latestState: TaskState | undefined): Promise<boolean | void>;
   latestState(frameworkId: string, taskId: string): TaskState | undefined;
   /** Every update of the stream has been acknowledged. */
   onDrained(frameworkId: string, taskId: string): void;
@@ -24,7 +28,13 @@ export interface StatusUpdateManagerDeps {
 interface Entry {
   status: TaskStatus;
   durable: boolean;
+  /** The current master accepted a send of it (not an acknowledgement: that comes from the framework). */
+  accepted?: boolean;
+  /** A send under way. */
+  sending?: Promise<boolean>;
 }
+
+const FLUSH_RETRY_MS = 100;
 
 interface Stream {
   frameworkId: string;
@@ -116,6 +126,7 @@ export class StatusUpdateManager {
   setConnected(connected: boolean): void {
     this.connected = connected;
     for (const s of this.streams.values()) {
+      for (const e of s.entries) e.accepted = false; // a new master may not have them
       s.timer?.cancel();
       s.timer = undefined;
       s.inFlight = false;
@@ -167,15 +178,57 @@ export class StatusUpdateManager {
     return s;
   }
 
+  /**
+   * Sends every pending (durable) update to the master, each stream in order, without waiting for
+   * acknowledgements, retrying refused sends, until the master has accepted them all or `timeoutMs` has
+   * passed. The updates stay queued (and journaled) for the usual acknowledged delivery.
+   */
+  async flush(timeoutMs: number): Promise<void> {
+    if (this.stopped || !this.connected || this.streams.size === 0) return;
+    let over = false;
+    let timer: TimerHandle | undefined;
+    const expired = new Promise<void>((resolve) => (timer = this.deps.clock.setTimeout(resolve, timeoutMs)));
+    const done = () => over || this.stopped || !this.connected;
+    const work = Promise.all([...this.streams.values()].map((s) => this.flushStream(s, done)));
+    await Promise.race([work, expired]);
+    over = true;
+    timer?.cancel();
+  }
+
+  private async flushStream(s: Stream, done: () => boolean): Promise<void> {
+    for (const e of [...s.entries]) {
+      while (!e.accepted && s.entries.includes(e)) {
+        if (done() || !e.durable) return; // later updates must not overtake this one
+        if (await (e.sending ?? this.sendEntry(s, e))) break;
+        if (done()) return;
+        await new Promise<void>((resolve) => this.deps.clock.setTimeout(resolve, FLUSH_RETRY_MS));
+      }
+    }
+  }
+
+  private sendEntry(s: Stream, e: Entry): Promise<boolean> {
+    this.counters.sends++;
+    const p = this.deps.send(s.frameworkId, e.status, this.deps.latestState(s.frameworkId, s.taskId)).then(
+      (r) => r !== false,
+      (err: unknown) => {
+        this.deps.log.debug('status update send failed; will retry', { task: s.taskId, error: (err as Error).message });
+        return false;
+      },
+    );
+    e.sending = p;
+    void p.then((ok) => {
+      if (e.sending === p) e.sending = undefined;
+      if (ok) e.accepted = true;
+    });
+    return p;
+  }
+
   private pump(s: Stream): void {
     if (this.stopped || !this.connected || s.inFlight) return;
     const head = s.entries[0];
     if (!head || !head.durable) return;
     s.inFlight = true;
-    this.counters.sends++;
-    this.deps
-      .send(s.frameworkId, head.status, this.deps.latestState(s.frameworkId, s.taskId))
-      .catch((e: unknown) => this.deps.log.debug('status update send failed; will retry', { task: s.taskId, error: (e as Error).message }));
+    void this.sendEntry(s, head);
     const delay = s.backoffMs;
     s.backoffMs = Math.min(s.backoffMs * 2, this.deps.maxRetryMs);
     s.timer = this.deps.clock.setTimeout(() => {

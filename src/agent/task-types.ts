@@ -3,8 +3,10 @@ import type { Resources } from '../core/resources.ts';
 import type { FrameworkInfo, TaskInfo, TaskState, TaskStatus } from '../protocol/mesos.ts';
 import type { TimerHandle } from '../runtime/clock.ts';
 import type { Journal } from './checkpoint.ts';
+import type { HealthChecker } from './health-checker.ts';
 
-export type KillReason = 'kill' | 'max_completion_time' | 'shutdown';
+/** Why the agent kills a task: a KILL from the master, its max_completion_time, agent/framework shutdown, a failed health check. */
+export type KillReason = 'kill' | 'max_completion_time' | 'shutdown' | 'health_check';
 
 /** task.json: written once, before the process starts. */
 export interface TaskCheckpoint {
@@ -54,6 +56,10 @@ export interface TaskRun {
   user?: string;
   /** Re-attached after a restart: not our child, so its exit is noticed by polling. */
   watched: boolean;
+  /** The task's health checker while it runs (TaskInfo.health_check). */
+  health?: HealthChecker;
+  /** The task's environment and user ids as launched (health COMMAND checks run with them). */
+  launchEnv?: { env: Record<string, string>; uid?: number; gid?: number };
   /** Resolves once the terminal update is checkpointed. */
   terminated: Promise<void>;
   markTerminated(): void;

@@ -1,6 +1,7 @@
 // Semantic checks on a schema-valid TaskInfo before launch (Mesos's task validation, for what this agent
 // runs). A failure becomes TASK_ERROR / REASON_TASK_INVALID.
 import type { TaskInfo } from '../protocol/mesos.ts';
+import { parseHealthCheck } from './health-check.ts';
 
 export function validateTaskForLaunch(task: TaskInfo): string | undefined {
   if (!task.command && !task.executor)
@@ -25,5 +26,9 @@ export function validateTaskForLaunch(task: TaskInfo): string | undefined {
     return 'max_completion_time must not be negative';
   if (task.kill_policy?.grace_period && !(task.kill_policy.grace_period.nanoseconds >= 0))
     return 'kill_policy.grace_period must not be negative';
+  if (task.health_check !== undefined) {
+    const hc = parseHealthCheck(task.health_check);
+    if ('error' in hc) return `Task uses an invalid health check: ${hc.error}`;
+  }
   return undefined;
 }

@@ -22,6 +22,9 @@ import { terminalOutcome, type RawExit, type TerminalOutcome } from './exit-stat
 import { findOnPath } from './gpus.ts';
 import { ExitWatcher } from './exit-watcher.ts';
 import { GpuPool } from './gpu-pool.ts';
+import { parseHealthCheck } from './health-check.ts';
+import { HealthChecker } from './health-checker.ts';
+import { probeFor } from './health-probes.ts';
 import { launchProcess, readExitStatus } from './launcher.ts';
 import { killOrphans, knownExitPaths } from './orphans.ts';
 import { EXIT_STATUS_FILE, executorSandboxDir, frameworkInfoPath, frameworkRunsMetaDir, runMetaDir, sandboxDir, TASK_FILE, UPDATES_FILE } from './paths.ts';
@@ -52,7 +55,10 @@ export interface TaskManagerDeps {
   pollMs: number;
   retryMs: number;
   maxRetryMs: number;
-  send(frameworkId: string, status: TaskStatus, latestState: TaskState | undefined): Promise<void>;
+  /** Sends one update to the master; resolves true once the master accepted it (2xx), false if it did not. */
+  send(frameworkId: string, status: TaskStatus, latestState: TaskState | undefined): Promise<boolean | void>;
+  /** close({killTasks}) waits up to this long for the master to accept the terminal updates. Default 2000 ms. */
+  closeFlushMs?: number;
 }
 
 export type RunTaskResult = 'launching' | 'duplicate';
@@ -230,18 +236,8 @@ export class TaskManager {
         return notLaunched(() => this.launchFailed(run, `Failed to launch the task as user '${run.user}': ${(e as Error).message}`));
       }
     }
-    const env = buildTaskEnv({
-      task: run.info,
-      frameworkId: run.frameworkId,
-      agentId: this.deps.agentId() ?? run.info.agent_id.value,
-      executorId: run.executorId,
-      containerId: run.containerId,
-      sandbox: run.directory,
-      agentEndpoint: this.deps.endpoint(),
-      hostname: this.deps.hostname,
-      gpus: run.gpus,
-      user: userEnv,
-    });
+    const env = this.taskEnv(run, userEnv);
+    if (run.info.health_check !== undefined) run.launchEnv = { env, uid, gid };
     const argv = taskArgv(run.info);
     if (run.info.command?.shell === false && !findOnPath(argv[0]!, env.PATH)) {
       return notLaunched(() => this.launchFailed(run, `Failed to launch the task: executable '${argv[0]}' was not found`));
@@ -280,6 +276,22 @@ export class TaskManager {
     proc.exited.then((raw) => this.onExit(run, raw));
     this.armDeadline(run);
     if (run.kill) this.startKill(run);
+    else this.startHealthChecks(run);
+  }
+
+  private taskEnv(run: TaskRun, user: { name: string; home: string } | undefined): Record<string, string> {
+    return buildTaskEnv({
+      task: run.info,
+      frameworkId: run.frameworkId,
+      agentId: this.deps.agentId() ?? run.info.agent_id.value,
+      executorId: run.executorId,
+      containerId: run.containerId,
+      sandbox: run.directory,
+      agentEndpoint: this.deps.endpoint(),
+      hostname: this.deps.hostname,
+      gpus: run.gpus,
+      user,
+    });
   }
 
   private launchFailed(run: TaskRun, message: string): void {
@@ -294,13 +306,14 @@ export class TaskManager {
 
   // ---------------------------------------------------------------- status
 
-  private status(run: TaskRun, state: TaskState, o: { message?: string; reason?: TaskReason; source?: TaskSource } = {}): TaskStatus {
+  private status(run: TaskRun, state: TaskState, o: { message?: string; reason?: TaskReason; source?: TaskSource; healthy?: boolean } = {}): TaskStatus {
     return {
       task_id: { value: run.taskId },
       state,
       source: o.source ?? 'SOURCE_EXECUTOR',
       ...(o.message !== undefined ? { message: o.message } : {}),
       ...(o.reason ? { reason: o.reason } : {}),
+      ...(o.healthy !== undefined ? { healthy: o.healthy } : {}),
       agent_id: { value: this.deps.agentId() ?? run.info.agent_id.value },
       executor_id: { value: run.executorId },
       timestamp: this.deps.clock.now() / 1000,
@@ -329,13 +342,15 @@ export class TaskManager {
   private terminate(run: TaskRun, outcome: TerminalOutcome, source: TaskSource = 'SOURCE_EXECUTOR'): void {
     if (run.terminal) return;
     run.terminal = true;
+    run.health?.stop();
+    run.launchEnv = undefined;
     run.killTimer?.cancel();
     run.deadlineTimer?.cancel();
     if (run.watched) this.exits.unwatch(run as TaskRun & { pid: number });
     this.releaseGpus(run);
     this.countTerminal(outcome.state);
     if (run.pid !== undefined) this.counters.executorsTerminated++;
-    const done = this.emit(run, [this.status(run, outcome.state, { message: outcome.message, reason: outcome.reason, source })]);
+    const done = this.emit(run, [this.status(run, outcome.state, { message: outcome.message, reason: outcome.reason, source, healthy: outcome.healthy })]);
     done.then(run.markTerminated, run.markTerminated);
   }
 
@@ -366,6 +381,56 @@ export class TaskManager {
     fw.completed.push(run);
     if (fw.completed.length > MAX_COMPLETED_PER_FRAMEWORK) fw.completed.shift();
     void run.journal.drain().then(() => removeRunMeta(run.metaDir));
+  }
+
+  // ---------------------------------------------------------------- health checks
+
+  /**
+   * Starts the task's Mesos-level health check (TaskInfo.health_check) once it runs. Health changes go out as
+   * TASK_RUNNING updates with `healthy` and REASON_TASK_HEALTH_CHECK_STATUS_UPDATED; too many consecutive
+   * failures kill the task with its kill policy. After a restart the health last reported is the baseline.
+   */
+  private startHealthChecks(run: TaskRun): void {
+    if (run.info.health_check === undefined || run.health || run.terminal || run.kill || this.closed) return;
+    const parsed = parseHealthCheck(run.info.health_check);
+    if ('error' in parsed) {
+      // Validated at launch; a checkpoint from elsewhere could still carry a bad one.
+      this.deps.log.warn('not health-checking a task with an invalid health check', { task: run.taskId, error: parsed.error });
+      return;
+    }
+    const { config } = parsed;
+    let lastReported: boolean | undefined;
+    for (let i = run.statuses.length - 1; i >= 0 && lastReported === undefined; i--) lastReported = run.statuses[i]!.healthy;
+    const ctx = config.target.type === 'COMMAND' ? (run.launchEnv ?? this.recoveredEnv(run)) : { env: {} };
+    run.health = new HealthChecker({
+      clock: this.deps.clock,
+      log: this.deps.log,
+      taskId: run.taskId,
+      config,
+      startedAt: run.launchedAt,
+      lastReported,
+      probe: probeFor(config.target, { cwd: run.directory, ...ctx }),
+      onChange: (healthy, message) => this.healthChanged(run, healthy, message),
+      onKill: () => this.requestKill(run, 'health_check', this.graceMs(run)),
+    });
+    run.health.start();
+  }
+
+  /** The environment of a re-attached task, rebuilt as it was launched. */
+  private recoveredEnv(run: TaskRun): { env: Record<string, string>; uid?: number; gid?: number } {
+    const u = this.deps.switchUser && run.user ? lookupUser(run.user) : undefined;
+    const env = this.taskEnv(run, u ? { name: u.name, home: u.home } : undefined);
+    return { env, ...(u ? { uid: u.uid, gid: u.gid } : {}) };
+  }
+
+  private healthChanged(run: TaskRun, healthy: boolean, message: string): void {
+    if (run.terminal || run.kill || this.closed) return;
+    const status = this.status(run, 'TASK_RUNNING', {
+      reason: 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED',
+      healthy,
+      ...(healthy ? {} : { message }),
+    });
+    void this.emit(run, [status]);
   }
 
   // ---------------------------------------------------------------- kill
@@ -403,6 +468,7 @@ export class TaskManager {
 
   private requestKill(run: TaskRun, reason: KillReason, graceMs: number): void {
     if (run.terminal) return;
+    run.health?.stop(); // a task being killed is no longer health-checked
     const now = this.deps.clock.now();
     if (run.kill) {
       // Already killing: a shorter grace period escalates.
@@ -422,7 +488,7 @@ export class TaskManager {
     const k = run.kill!;
     const recorded = run.journal.append([{ type: 'KILL', reason: k.reason, grace_ms: k.graceMs, at: k.at }]);
     const fw = this.frameworks.get(run.frameworkId);
-    if (k.reason === 'kill' && fw && hasCapability(fw.info, 'TASK_KILLING_STATE')) this.emit(run, [this.status(run, 'TASK_KILLING')]);
+    if ((k.reason === 'kill' || k.reason === 'health_check') && fw && hasCapability(fw.info, 'TASK_KILLING_STATE')) this.emit(run, [this.status(run, 'TASK_KILLING')]);
     // Signal once the request is durable, so a restarted agent reports TASK_KILLED, not TASK_FAILED.
     recorded.catch(() => undefined).then(() => this.signal(run, 'SIGTERM'));
   }
@@ -522,6 +588,7 @@ export class TaskManager {
       this.armDeadline(run);
       if (run.kill) this.signal(run, 'SIGTERM');
       this.exits.watch(run as TaskRun & { pid: number });
+      if (!run.kill) this.startHealthChecks(run);
       return;
     }
     run.pid = pid?.pid;
@@ -566,20 +633,26 @@ export class TaskManager {
   // ---------------------------------------------------------------- shutdown
 
   /**
-   * killTasks: SIGTERM every task (SIGKILL after its grace period) and wait until each terminal update is
-   * checkpointed. Otherwise stop like a crash: processes keep running and timers are dropped.
+   * killTasks: SIGTERM every task (SIGKILL after its grace period), wait until each terminal update is
+   * checkpointed, then until the master has accepted them (bounded by closeFlushMs). Otherwise stop like a
+   * crash: processes keep running and timers (health checks included) are dropped.
    */
   async close(killTasks: boolean): Promise<void> {
+    for (const run of this.activeRuns()) run.health?.stop();
     if (killTasks) {
       const runs = [...this.activeRuns()];
       for (const run of runs) if (!run.terminal) this.requestKill(run, 'shutdown', this.graceMs(run));
       await Promise.all(runs.map((r) => r.terminated));
+      // Hand the terminal updates to the master now (it forwards them to the frameworks), without waiting
+      // for acknowledgements; they stay checkpointed, so a restarted agent sends them again.
+      await this.sum.flush(this.deps.closeFlushMs ?? 2000);
     }
     this.closed = true;
     this.exits.stop();
     this.sum.stop();
     const runs = [...this.activeRuns()];
     for (const run of runs) {
+      run.health?.stop();
       run.killTimer?.cancel();
       run.deadlineTimer?.cancel();
     }
@@ -594,6 +667,7 @@ export class TaskManager {
     for (const fw of this.frameworks.values()) {
       this.sum.removeFramework(fw.id);
       for (const run of fw.tasks.values()) {
+        run.health?.stop();
         run.killTimer?.cancel();
         run.deadlineTimer?.cancel();
         if (!run.terminal && run.pid !== undefined && (!run.watched || isSameLiveProcess(run.pid, run.startTime))) signalGroup(run.pid, 'SIGKILL');
