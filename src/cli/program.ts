@@ -5,9 +5,12 @@
 import { Command } from 'commander';
 import { CORRAL_VERSION } from '../master/version.ts';
 import { registerAgent } from './agent.ts';
+import { registerApp } from './app.ts';
 import { registerCluster } from './cluster.ts';
+import { registerDeployment } from './deployment.ts';
 import { registerDev } from './dev.ts';
 import { registerMaster } from './master.ts';
+import { registerOrchestrator } from './orchestrator.ts';
 import { registerTask } from './task.ts';
 
 export function buildProgram(): Command {
@@ -23,9 +26,10 @@ export function buildProgram(): Command {
       'after',
       `
 Environment:
-  CORRAL_MASTER     master URL for client commands (default http://127.0.0.1:5050)
-  CORRAL_LOG_LEVEL  debug | info | warn | error for master/agent logs (stderr)
-  NO_COLOR          disable bold table headers on terminals
+  CORRAL_MASTER        master URL for client commands (default http://127.0.0.1:5050)
+  CORRAL_ORCHESTRATOR  orchestrator URL for app/deployment commands (default http://127.0.0.1:8080)
+  CORRAL_LOG_LEVEL     debug | info | warn | error for master/agent logs (stderr)
+  NO_COLOR             disable bold table headers on terminals
 
 Quick start:
   corral dev                        # terminal 1: master + agent in the foreground
@@ -38,5 +42,8 @@ Quick start:
   registerAgent(program);
   registerTask(program);
   registerCluster(program);
+  registerOrchestrator(program);
+  registerApp(program);
+  registerDeployment(program);
   return program;
 }

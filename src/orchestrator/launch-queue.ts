@@ -82,7 +82,7 @@ export class LaunchQueue {
           offer,
           role,
           used: false,
-          p: { offerId: offer.id.value, agentId: offer.agent_id.value, hostname: offer.hostname, attributes: offer.attributes ?? [], resources, role: role ?? '*' },
+          p: { offerId: offer.id.value, agentId: offer.agent_id.value, hostname: offer.hostname, attributes: offer.attributes ?? [], resources, role: reservationRoleOf(offer) },
         });
       } catch (err) {
         ctx.log.warn('ignoring an offer with unreadable resources', { offerId: offer.id.value, error: (err as Error).message });
@@ -157,7 +157,7 @@ export class LaunchQueue {
       q.lastUnused = unused.slice(0, 10).map((w) => ({
         offer: { id: w.p.offerId, agentId: w.p.agentId, hostname: w.p.hostname },
         timestamp: marathonTime(now),
-        reason: REJECT_REASONS.filter((r) => (result.rejections[r] ?? 0) > 0),
+        reason: [...new Set(result.offerRejections[w.p.offerId] ?? [])],
       }));
       q.constraintRejections = result.constraintRejections;
     }
@@ -200,4 +200,13 @@ export class LaunchQueue {
       acceptRefuseSeconds: stillWaiting ? 0 : this.opts.declineRefuseSeconds,
     };
   }
+}
+
+/**
+ * The reservation role placement checks acceptedResourceRoles against. This is not the offer's
+ * allocation role (the framework's role): unreserved resources are role '*' whoever they are offered to.
+ */
+function reservationRoleOf(offer: { resources?: ReadonlyArray<{ role?: string; reservations?: unknown }> }): string {
+  const reserved = (offer.resources ?? []).find((r) => r.role && r.role !== '*');
+  return reserved?.role ?? '*';
 }
