@@ -2,7 +2,7 @@
 // never breaks the publisher (the runtime's state machine must not depend on listeners).
 import type { Clock } from '../runtime/clock.ts';
 import type { Logger } from '../runtime/log.ts';
-import type { MarathonEvent, MarathonEventInput, MarathonEventBus, MarathonEventType } from './service.ts';
+import type { InstanceRecord, MarathonEvent, MarathonEventInput, MarathonEventBus, MarathonEventType } from './service.ts';
 import { marathonTime } from './time.ts';
 
 interface Sub {
@@ -34,4 +34,18 @@ export class EventBus implements MarathonEventBus {
       }
     }
   }
+}
+
+/** Marathon's instance_changed_event for an instance's current condition and goal. */
+export function instanceChangedEvent(inst: InstanceRecord): MarathonEventInput {
+  return {
+    eventType: 'instance_changed_event',
+    instanceId: inst.instanceId,
+    condition: inst.condition,
+    runSpecId: inst.appId,
+    agentId: inst.agentId,
+    host: inst.host,
+    runSpecVersion: inst.version,
+    goal: inst.goal,
+  };
 }

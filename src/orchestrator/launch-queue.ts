@@ -15,6 +15,7 @@ import type { AppDefinition, InstanceRecord } from './service.ts';
 import { buildTaskInfo } from './task-builder.ts';
 import { newInstanceIdFor, taskIdFor } from './task-ids.ts';
 import { marathonTime } from './time.ts';
+import { instanceChangedEvent } from './events.ts';
 
 export interface OfferRound {
   launches: { offerId: string; tasks: TaskInfo[] }[];
@@ -180,16 +181,7 @@ export class LaunchQueue {
       if (!saved[k]) return;
       const info = buildTaskInfo({ app, taskId: inst.taskId, agentId: inst.agentId, hostPorts, allocationRole: w.role });
       perOffer.set(w.p.offerId, [...(perOffer.get(w.p.offerId) ?? []), info]);
-      ctx.events.publish({
-        eventType: 'instance_changed_event',
-        instanceId: inst.instanceId,
-        condition: inst.condition,
-        runSpecId: inst.appId,
-        agentId: inst.agentId,
-        host: inst.host,
-        runSpecVersion: inst.version,
-        goal: inst.goal,
-      });
+      ctx.events.publish(instanceChangedEvent(inst));
     });
     for (const w of work) if (!perOffer.has(w.p.offerId)) decline.push(w.p.offerId);
     const stillWaiting = [...ctx.queue.values()].some((q) => q.count > 0);

@@ -13,6 +13,7 @@ import { planJson } from './deployment-json.ts';
 import { isActiveCondition } from './instances.ts';
 import type { AppDefinition, DeploymentRecord, Goal, InstanceRecord } from './service.ts';
 import { marathonTime } from './time.ts';
+import { instanceChangedEvent } from './events.ts';
 
 export interface RunnerHooks {
   /** Send KILL for an instance (goal already persisted). */
@@ -147,16 +148,7 @@ export class Runner {
   }
 
   private changed(inst: InstanceRecord): void {
-    this.ctx.events.publish({
-      eventType: 'instance_changed_event',
-      instanceId: inst.instanceId,
-      condition: inst.condition,
-      runSpecId: inst.appId,
-      agentId: inst.agentId,
-      host: inst.host,
-      runSpecVersion: inst.version,
-      goal: inst.goal,
-    });
+    this.ctx.events.publish(instanceChangedEvent(inst));
   }
 
   /** Runs the current step of `d`; moves on while steps complete. */

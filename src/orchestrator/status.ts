@@ -11,6 +11,7 @@ import { conditionOf, isTerminalCondition } from './instances.ts';
 import type { InstanceRecord, TaskFailure } from './service.ts';
 import { appIdOfTask, instanceIdOfTask } from './task-ids.ts';
 import { marathonTime } from './time.ts';
+import { instanceChangedEvent } from './events.ts';
 
 export interface StatusHooks {
   /** A task answered (for the reconciliation bookkeeping). */
@@ -66,16 +67,7 @@ export async function applyStatusUpdate(ctx: Ctx, status: TaskStatus, hooks: Sta
     version: inst.version,
   });
   if (outcome.conditionChanged) {
-    ctx.events.publish({
-      eventType: 'instance_changed_event',
-      instanceId: inst.instanceId,
-      condition: inst.condition,
-      runSpecId: inst.appId,
-      agentId: inst.agentId,
-      host: inst.host,
-      runSpecVersion: inst.version,
-      goal: inst.goal,
-    });
+    ctx.events.publish(instanceChangedEvent(inst));
   }
   if (outcome.healthChanged && inst.mesosHealthy !== undefined) {
     ctx.events.publish({ eventType: 'health_status_changed_event', appId: inst.appId, instanceId: inst.instanceId, version: inst.version, alive: inst.mesosHealthy });
