@@ -77,20 +77,9 @@ export interface Placement {
   hostPorts: number[];
 }
 
-/** Marathon's NoOfferMatchReason names (marathon.md §1.5). */
-export const REJECT_REASONS = [
-  'UnfulfilledRole',
-  'UnfulfilledConstraint',
-  'NoCorrespondingReservationFound',
-  'AgentMaintenance',
-  'InsufficientCpus',
-  'InsufficientMemory',
-  'InsufficientDisk',
-  'InsufficientGpus',
-  'InsufficientPorts',
-  'DeclinedScarceResources',
-] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
+// Marathon's NoOfferMatchReason names (marathon.md §1.5) are wire vocabulary: defined once in protocol.
+import { REJECT_REASONS, type RejectReason } from '../../protocol/marathon/render.ts';
+export { REJECT_REASONS, type RejectReason };
 
 /**
  * Corral-only status: the offer already took `maxPerOffer` instances in this call. It is shown
