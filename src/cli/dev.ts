@@ -1,11 +1,13 @@
-// `corral dev`: a master and N agents in one foreground process, for
-// development and tests. Ctrl-C (or SIGTERM) stops the agents with their tasks
-// killed (SIGTERM, then SIGKILL after the grace period), then the master, then
-// closes the store, and exits 0.
+// `corral dev`: a master, N agents and the orchestrator (Marathon API) in one
+// foreground process, for development and tests. Ctrl-C (or SIGTERM) stops the
+// orchestrator (its framework stays registered, so a restart resumes its apps),
+// then the agents with their tasks killed (SIGTERM, then SIGKILL after the grace
+// period), then the master, then closes the stores, and exits 0.
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import type { AgentHandle } from '../agent/index.ts';
 import type { MasterHandle } from '../master/index.ts';
+import type { OrchestratorStack } from '../orchestrator/api/stack.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
 import type { Store } from '../store/index.ts';
 import {
@@ -35,6 +37,8 @@ interface DevOptions {
   json?: boolean;
   logLevel?: LogLevel;
   registerTimeoutMs: number;
+  orchestrator: boolean;
+  orchestratorPort?: number;
 }
 
 export function registerDev(program: Command): void {
@@ -47,6 +51,8 @@ export function registerDev(program: Command): void {
     .option('--host <host>', 'address to bind and advertise', '127.0.0.1')
     .option('--allocation-interval-ms <ms>', 'batch allocation period (default 1000)', parsePositiveInt)
     .option('--log-level <level>', 'debug | info | warn | error (default: $CORRAL_LOG_LEVEL or info)', parseLogLevel)
+    .option('--orchestrator-port <port>', 'Marathon API port of the built-in orchestrator (default 8080; 0 with --port 0)', parsePort)
+    .option('--no-orchestrator', 'do not start the built-in orchestrator')
     .option('--register-timeout-ms <ms>', 'how long to wait for the agents to register before reporting ready', parseNonNegativeInt, 30_000)
     .option('--json', 'print events as JSON lines on stdout: {"event":"ready","master":URL,"agents":[URL…]}, then "stopping"/"stopped"')
     .addHelpText(
@@ -68,10 +74,11 @@ Examples:
 
 async function runDev(opts: DevOptions): Promise<void> {
   // Loaded here so that client commands never pay for the server code (or its native modules).
-  const [{ startMaster }, { startAgent }, { openEmbeddedStore }] = await Promise.all([
+  const [{ startMaster }, { startAgent }, { openEmbeddedStore }, { startOrchestratorStack }] = await Promise.all([
     import('../master/index.ts'),
     import('../agent/index.ts'),
     import('../store/index.ts'),
+    import('../orchestrator/api/stack.ts'),
   ]);
   const dataDir = resolve(opts.dataDir);
   const level = opts.logLevel ?? ((process.env.CORRAL_LOG_LEVEL as LogLevel | undefined) || 'info');
@@ -98,10 +105,18 @@ async function runDev(opts: DevOptions): Promise<void> {
   );
 
   let store: Store | undefined;
+  let orchestratorStore: Store | undefined;
+  let orchestrator: OrchestratorStack | undefined;
   let master: MasterHandle | undefined;
   const agents: AgentHandle[] = [];
   const shutdown = async (): Promise<boolean> => {
     let ok = true;
+    if (orchestrator) {
+      await orchestrator.close().catch((e: Error) => {
+        ok = false;
+        log.error('stopping the orchestrator failed', { error: e.message });
+      });
+    }
     const results = await withTimeout(
       Promise.allSettled(agents.map((a) => a.close({ killTasks: true }))),
       60_000,
@@ -117,6 +132,12 @@ async function runDev(opts: DevOptions): Promise<void> {
       await master.close().catch((e: Error) => {
         ok = false;
         log.error('stopping the master failed', { error: e.message });
+      });
+    }
+    if (orchestratorStore) {
+      await orchestratorStore.close().catch((e: Error) => {
+        ok = false;
+        log.error('closing the orchestrator store failed', { error: e.message });
       });
     }
     if (store) {
@@ -183,6 +204,17 @@ async function runDev(opts: DevOptions): Promise<void> {
       () => false,
     );
     if (!registered) log.warn('not every agent registered in time; continuing', { timeoutMs: opts.registerTimeoutMs });
+    if (opts.orchestrator) {
+      orchestratorStore = await openEmbeddedStore(join(dataDir, 'orchestrator'));
+      const port = opts.orchestratorPort ?? (opts.port === 0 ? 0 : 8080);
+      try {
+        orchestrator = await startOrchestratorStack({ masterUrl, store: orchestratorStore, host: opts.host, port, log: log.child('orchestrator') });
+      } catch (e) {
+        if (isAddrInUse(e))
+          throw new CliError(`port ${port} on ${opts.host} is already in use (orchestrator); choose another with --orchestrator-port, or --no-orchestrator`);
+        throw e;
+      }
+    }
   } catch (e) {
     removeSignals();
     await shutdown().catch(() => {});
@@ -192,12 +224,13 @@ async function runDev(opts: DevOptions): Promise<void> {
   if (!master) throw new CliError('the master did not start');
   const agentInfo = agents.map((a, i) => ({ index: i + 1, url: a.url, id: a.agentId() }));
   if (opts.json) {
-    jsonLine({ event: 'ready', master: master.url, agents: agentInfo.map((a) => a.url), agent_ids: agentInfo.map((a) => a.id ?? null), data_dir: dataDir, pid: process.pid });
+    jsonLine({ event: 'ready', master: master.url, orchestrator: orchestrator?.url ?? null, agents: agentInfo.map((a) => a.url), agent_ids: agentInfo.map((a) => a.id ?? null), data_dir: dataDir, pid: process.pid });
   } else if (!stopSignal) {
     const hintMaster = master.url === DEFAULT_MASTER ? '' : `CORRAL_MASTER=${master.url} `;
     const lines = [
       bold(`corral dev: cluster ready`) + ` (data dir ${dataDir})`,
       `  master    ${master.url}`,
+      ...(orchestrator ? [`  marathon  ${orchestrator.url}   (Marathon v2 API: corral app …)`] : []),
       ...agentInfo.map((a) => `  agent ${String(a.index).padEnd(3)} ${a.url}${a.id ? `  (${a.id})` : '  (not registered yet)'}`),
       `try:`,
       `  ${hintMaster}corral task run -- echo hello`,

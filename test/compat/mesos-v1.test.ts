@@ -140,7 +140,7 @@ describe('Corral as a Mesos v1 master (scheduler HTTP API)', () => {
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'corral-compat-'));
     proc = spawn(
       process.execPath,
-      ['bin/corral.js', 'dev', '--port', String(port), '--data-dir', dataDir, '--agents', '1'],
+      ['bin/corral.js', 'dev', '--port', String(port), '--data-dir', dataDir, '--agents', '1', '--orchestrator-port', '0'],
       // Own process group, so agents / task processes it forks can be signalled with it.
       { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
     );
