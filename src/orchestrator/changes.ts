@@ -5,6 +5,8 @@
 import { DependencyCycleError, planDeployment, type AppSpec } from '../core/deployment/index.ts';
 import { ConflictError, CorralError } from '../protocol/errors.ts';
 import { configVersionOf, lockedApps, type Ctx } from './context.ts';
+import { isReferenced, recordRootVersion } from './root-versions.ts';
+import { assignServicePorts, portViolationError } from './service-ports.ts';
 import { sameConfig, toAppSpec } from './decide.ts';
 import { planJson } from './deployment-json.ts';
 import { effectiveDependencies } from './groups.ts';
@@ -25,6 +27,10 @@ export interface ChangeRequest {
   preserveVersions?: boolean;
   /** Explicit group metadata after the change (undefined = unchanged). */
   groups?: Map<string, GroupMeta>;
+  /** The change's version (default: a fresh one). */
+  version?: string;
+  /** The deployment this change reverts (DELETE /v2/deployments/{id}): it is stopped, its reason says so. */
+  cancels?: string;
 }
 
 let lastVersionMs = 0;
@@ -44,12 +50,17 @@ function specs(apps: Iterable<AppDefinition>, groups: Map<string, GroupMeta>): A
   return [...apps].map((a) => toAppSpec(a, effectiveDependencies(a, groups)));
 }
 
-/** Stops (no rollback) a running deployment: record removed, deployment_failed published. */
+/**
+ * Stops (no rollback) a running deployment: record removed, deployment_step_failure (for the
+ * step it was in) and deployment_failed published with `reason` (a sentence the CLI shows).
+ */
 export async function stopDeployment(ctx: Ctx, d: DeploymentRecord, reason: string): Promise<void> {
   d.state = 'cancelled';
   d.reason = reason;
   ctx.deployments.delete(d.id);
   await ctx.persist.deleteDeployment(d.id);
+  const step = d.currentStep > 0 ? d.steps[d.currentStep - 1] : undefined;
+  if (step) ctx.events.publish({ eventType: 'deployment_step_failure', plan: planJson(d), currentStep: step });
   ctx.events.publish({ eventType: 'deployment_failed', id: d.id, plan: planJson(d), reason });
   ctx.log.info('deployment cancelled', { id: d.id, reason });
 }
@@ -57,11 +68,14 @@ export async function stopDeployment(ctx: Ctx, d: DeploymentRecord, reason: stri
 export type ChangeOutcome = { dryRun: true; steps: DeploymentStepRecord[] } | ({ dryRun: false } & DeploymentResult);
 
 export async function applyChange(ctx: Ctx, req: ChangeRequest): Promise<ChangeOutcome> {
-  const version = nextVersion(ctx);
+  const version = req.version ?? nextVersion(ctx);
   const groups = req.groups ?? ctx.groups;
+  // Service ports first: a `port: 0` the app already has a service port for is no change.
+  const ported = assignServicePorts(ctx.apps, req.target, { trusted: req.preserveVersions });
+  if (ported.violations.size) throw portViolationError(ported.violations);
   const next = new Map<string, AppDefinition>();
   const changed = new Set<string>();
-  for (const [id, incoming] of req.target) {
+  for (const [id, incoming] of ported.apps) {
     const prev = ctx.apps.get(id);
     const def = stripVersion(incoming);
     if (req.preserveVersions && incoming.version && incoming.versionInfo) {
@@ -88,7 +102,10 @@ export async function applyChange(ctx: Ctx, req: ChangeRequest): Promise<ChangeO
   try {
     plan = planDeployment(specs(ctx.apps.values(), ctx.groups), specs(next.values(), groups));
   } catch (err) {
-    if (err instanceof DependencyCycleError) throw new CorralError('UNPROCESSABLE', err.message, { cycle: err.cycle });
+    if (err instanceof DependencyCycleError) {
+      // Marathon's validation shape: 422 {message, details: [{path, errors}]}.
+      throw new CorralError('UNPROCESSABLE', err.message, { cycle: err.cycle, details: [{ path: '/dependencies', errors: [err.message] }] });
+    }
     throw err;
   }
   if (req.dryRun) return { dryRun: true, steps: plan.steps };
@@ -97,9 +114,18 @@ export async function applyChange(ctx: Ctx, req: ChangeRequest): Promise<ChangeO
   const locks = lockedApps(ctx);
   const conflicting = [...new Set(affected.flatMap((a) => locks.get(a) ?? []))];
   if (conflicting.length && !req.force) throw new LockedError(conflicting);
+  const deploymentId = ctx.ids.uuid();
+  if (req.cancels && ctx.deployments.has(req.cancels) && !conflicting.includes(req.cancels)) conflicting.push(req.cancels);
   for (const id of conflicting) {
     const d = ctx.deployments.get(id);
-    if (d) await stopDeployment(ctx, d, `superseded by a forced deployment`);
+    if (!d) continue;
+    await stopDeployment(
+      ctx,
+      d,
+      id === req.cancels
+        ? `deployment cancelled by DELETE /v2/deployments/${id}; rolled back by deployment ${deploymentId}`
+        : `superseded by deployment ${deploymentId} (force=true)`,
+    );
   }
 
   const original: Record<string, AppDefinition> = {};
@@ -112,7 +138,7 @@ export async function applyChange(ctx: Ctx, req: ChangeRequest): Promise<ChangeO
   }
   const sentenced = req.sentenced && Object.keys(req.sentenced).length ? req.sentenced : undefined;
   const d: DeploymentRecord = {
-    id: ctx.ids.uuid(),
+    id: deploymentId,
     version,
     affectedApps: affected,
     steps: plan.steps,
@@ -130,13 +156,17 @@ export async function applyChange(ctx: Ctx, req: ChangeRequest): Promise<ChangeO
   await ctx.persist.saveDeployment(d);
   for (const id of affected) {
     const after = next.get(id);
-    if (after && after !== ctx.apps.get(id)) await ctx.persist.saveApp(after);
+    if (after && after !== ctx.apps.get(id)) await ctx.persist.saveApp(after, (v) => isReferenced(ctx, id, v));
     else if (!after) await ctx.persist.removeAppDefinition(id);
   }
   if (req.groups) {
     for (const g of ctx.groups.keys()) if (!req.groups.has(g)) await ctx.persist.deleteGroup(g);
     for (const g of req.groups.values()) if (ctx.groups.get(g.id) !== g) await ctx.persist.saveGroup(g);
   }
+
+  // History: the root group version, then health check events for changed checks.
+  const changedGroups = req.groups ? [...new Set([...ctx.groups.keys(), ...req.groups.keys()])].filter((g) => ctx.groups.get(g) !== req.groups!.get(g)) : [];
+  await recordRootVersion(ctx, version, next, groups, [...affected, ...changedGroups]);
 
   // In memory.
   for (const id of affected) {
@@ -150,6 +180,7 @@ export async function applyChange(ctx: Ctx, req: ChangeRequest): Promise<ChangeO
   }
   ctx.deployments.set(d.id, d);
   ctx.events.publish({ eventType: 'group_change_success', groupId: '/', version });
+  for (const id of affected) publishHealthCheckChanges(ctx, original[id], target[id]);
   ctx.log.info('deployment started', { id: d.id, apps: affected, steps: d.totalSteps });
   ctx.requestTick();
   return { dryRun: false, deploymentId: d.id, version, deployment: d };
@@ -170,4 +201,30 @@ export function revertTarget(ctx: Ctx, d: DeploymentRecord): Map<string, AppDefi
 
 export function assertCreatable(ctx: Ctx, id: string): void {
   if (ctx.apps.has(id)) throw new ConflictError(`An app with id [${id}] already exists.`, { id });
+}
+
+const canon = (x: unknown): unknown =>
+  Array.isArray(x)
+    ? x.map(canon)
+    : x && typeof x === 'object'
+      ? Object.fromEntries(
+          Object.keys(x as object)
+            .sort()
+            .map((k) => [k, canon((x as Record<string, unknown>)[k])]),
+        )
+      : x;
+
+/**
+ * Marathon's add_health_check_event / remove_health_check_event when an app's health checks
+ * change (created with checks, checks added/removed/changed, removed with checks).
+ */
+export function publishHealthCheckChanges(ctx: Ctx, before: AppDefinition | undefined, after: AppDefinition | undefined): void {
+  const key = (hc: unknown) => JSON.stringify(canon(hc));
+  const old = before?.healthChecks ?? [];
+  const now = after?.healthChecks ?? [];
+  const oldKeys = new Set(old.map(key));
+  const nowKeys = new Set(now.map(key));
+  const appId = (after ?? before)!.id;
+  for (const hc of old) if (!nowKeys.has(key(hc))) ctx.events.publish({ eventType: 'remove_health_check_event', appId });
+  for (const hc of now) if (!oldKeys.has(key(hc))) ctx.events.publish({ eventType: 'add_health_check_event', appId, version: after!.version ?? '', healthCheck: hc });
 }

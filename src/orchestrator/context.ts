@@ -8,7 +8,7 @@ import type { Logger } from '../runtime/log.ts';
 import type { EventBus } from './events.ts';
 import type { FrameworkConnection } from './framework.ts';
 import type { InstanceTracker } from './instances.ts';
-import type { GroupMeta, Persistence } from './persist.ts';
+import type { GroupMeta, Persistence, RootVersion } from './persist.ts';
 import type { AppDefinition, DeploymentRecord, RejectSummary, TaskFailure } from './service.ts';
 
 
@@ -40,6 +40,8 @@ export interface Ctx {
   apps: Map<string, AppDefinition>;
   /** Explicitly created groups (apps imply their parent groups). */
   groups: Map<string, GroupMeta>;
+  /** Stored versions of the root group, oldest first (root-versions.ts). */
+  rootVersions: RootVersion[];
   /** Running deployments, in creation order. */
   deployments: Map<string, DeploymentRecord>;
   failures: Map<string, TaskFailure>;

@@ -50,12 +50,14 @@ export function groupTree(ctx: Ctx, id: string): GroupNode | undefined {
     const groups = children.map(build);
     const meta = ctx.groups.get(gid);
     const versions = [meta?.version, ...apps.map((a) => a.version), ...groups.map((g) => g.version)].filter((v): v is string => !!v).sort();
+    // The root version at which something below the group last changed (root-versions.ts).
+    const recorded = ctx.rootVersions[ctx.rootVersions.length - 1]?.groupVersions[gid];
     return {
       id: gid,
       apps: apps.map((a) => appStatus(ctx, a, locks)),
       groups,
       dependencies: meta?.dependencies ?? [],
-      version: versions[versions.length - 1] ?? new Date(0).toISOString(),
+      version: recorded ?? versions[versions.length - 1] ?? new Date(0).toISOString(),
     };
   };
   return build(id);

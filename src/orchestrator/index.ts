@@ -11,6 +11,8 @@
 //   launch-queue.ts   offers → place() → instances recorded before ACCEPT; reject summaries
 //   runner.ts         the tick: deployments step by step, reconcileApp outside them, kills, queue levels
 //   changes.ts        desired app set → versions, locks, plan, persisted DeploymentRecord; revert
+//   service-ports.ts  port 0 → service port in [10000, 20000), kept across updates; conflicts → 422
+//   root-versions.ts  root group version history (GET /v2/groups/{id}/versions[/{v}], rollback)
 //   decide.ts         records ↔ core (AppSpec / InstanceView), tick adapters
 //   health.ts, readiness.ts, probe.ts   Marathon-level health checks and readiness checks
 //   task-builder.ts   TaskInfo (command, env, resources, ports, labels, kill policy, Mesos health check)

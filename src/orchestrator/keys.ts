@@ -17,6 +17,8 @@ export const keys = {
   failure: (appId: string) => `${ROOT}/failures/${enc(appId)}`,
   deploymentsPrefix: `${ROOT}/deployments/`,
   deployment: (id: string) => `${ROOT}/deployments/${id}`,
+  rootVersionsPrefix: `${ROOT}/root-versions/`,
+  rootVersion: (version: string) => `${ROOT}/root-versions/${version}`,
   groupsPrefix: `${ROOT}/groups/`,
   group: (groupId: string) => `${ROOT}/groups/${enc(groupId)}`,
 };

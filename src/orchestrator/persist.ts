@@ -14,6 +14,18 @@ export interface GroupMeta {
   version: string;
 }
 
+/**
+ * One version of the root group (GET /v2/groups/versions): which version of every app was in
+ * effect, the explicit groups, and per group the root version at which its subtree last changed
+ * (its `version`). App definitions live in the per-app version store.
+ */
+export interface RootVersion {
+  version: string;
+  apps: Record<string, string>;
+  groups: GroupMeta[];
+  groupVersions: Record<string, string>;
+}
+
 export interface LoadedState {
   frameworkId?: string;
   apps: AppDefinition[];
@@ -21,10 +33,14 @@ export interface LoadedState {
   deployments: DeploymentRecord[];
   failures: TaskFailure[];
   groups: GroupMeta[];
+  /** Oldest first. */
+  rootVersions: RootVersion[];
 }
 
 /** Versions kept per app (Marathon's --zk_max_versions default is 50). */
 export const MAX_VERSIONS = 50;
+/** Root group versions kept (the same limit). */
+export const MAX_ROOT_VERSIONS = 50;
 
 export class Persistence {
   private readonly chains = new Map<string, Promise<unknown>>();
@@ -89,13 +105,14 @@ export class Persistence {
   }
 
   async load(): Promise<LoadedState> {
-    const [fw, apps, instances, deployments, failures, groups] = await Promise.all([
+    const [fw, apps, instances, deployments, failures, groups, roots] = await Promise.all([
       this.deadline('get framework id', () => this.store.get(keys.frameworkId)),
       this.rangeJson<AppDefinition>(keys.appsPrefix),
       this.rangeJson<InstanceRecord>(keys.instancesPrefix),
       this.rangeJson<DeploymentRecord>(keys.deploymentsPrefix),
       this.rangeJson<TaskFailure>(keys.failuresPrefix),
       this.rangeJson<GroupMeta>(keys.groupsPrefix),
+      this.rangeJson<RootVersion>(keys.rootVersionsPrefix),
     ]);
     return {
       frameworkId: fw?.value || undefined,
@@ -104,6 +121,7 @@ export class Persistence {
       deployments: deployments.map((x) => x.value),
       failures: failures.map((x) => x.value),
       groups: groups.map((x) => x.value),
+      rootVersions: roots.map((x) => x.value).sort((a, b) => a.version.localeCompare(b.version)),
     };
   }
 
@@ -114,8 +132,11 @@ export class Persistence {
     return this.del(keys.frameworkId);
   }
 
-  /** Stores the current definition and the version snapshot atomically; prunes old versions. */
-  async saveApp(app: AppDefinition): Promise<void> {
+  /**
+   * Stores the current definition and the version snapshot atomically; prunes old versions
+   * (except those `keep` says are still referenced, e.g. by a root group version).
+   */
+  async saveApp(app: AppDefinition, keep: (version: string) => boolean = () => false): Promise<void> {
     const json = JSON.stringify(app);
     await this.serial(keys.app(app.id), () =>
       this.deadline(`save app ${app.id}`, () =>
@@ -130,7 +151,7 @@ export class Persistence {
     );
     const versions = await this.versions(app.id);
     if (versions.length > MAX_VERSIONS) {
-      for (const v of versions.slice(MAX_VERSIONS)) await this.del(keys.version(app.id, v)).catch(() => {});
+      for (const v of versions.slice(MAX_VERSIONS)) if (!keep(v)) await this.del(keys.version(app.id, v)).catch(() => {});
     }
   }
 
@@ -139,13 +160,16 @@ export class Persistence {
     return this.del(keys.app(appId));
   }
 
-  /** Removes the app's current definition, versions, failure and instance records. */
-  async deleteApp(appId: string): Promise<void> {
+  /**
+   * Removes the app's current definition, versions (except those `keep` says are still
+   * referenced by a root group version), failure and instance records.
+   */
+  async deleteApp(appId: string, keep: (version: string) => boolean = () => false): Promise<void> {
     await this.del(keys.app(appId));
-    const prefixes = [keys.versionsPrefix(appId), keys.appInstancesPrefix(appId)];
-    for (const p of prefixes) {
+    const vp = keys.versionsPrefix(appId);
+    for (const p of [vp, keys.appInstancesPrefix(appId)]) {
       const kvs = await this.deadline(`range ${p}`, () => this.store.range(p));
-      for (const kv of kvs) await this.del(kv.key).catch(() => {});
+      for (const kv of kvs) if (p !== vp || !keep(kv.key.slice(vp.length))) await this.del(kv.key).catch(() => {});
     }
     await this.del(keys.failure(appId)).catch(() => {});
   }
@@ -159,6 +183,17 @@ export class Persistence {
   async version(appId: string, version: string): Promise<AppDefinition | undefined> {
     const kv = await this.deadline('get version', () => this.store.get(keys.version(appId, version)));
     return kv ? (JSON.parse(kv.value) as AppDefinition) : undefined;
+  }
+
+  deleteVersion(appId: string, version: string): Promise<void> {
+    return this.del(keys.version(appId, version));
+  }
+
+  saveRootVersion(r: RootVersion): Promise<void> {
+    return this.put(keys.rootVersion(r.version), r);
+  }
+  deleteRootVersion(version: string): Promise<void> {
+    return this.del(keys.rootVersion(version));
   }
 
   saveInstance(inst: InstanceRecord): Promise<void> {

@@ -14,6 +14,7 @@ import { isActiveCondition } from './instances.ts';
 import type { AppDefinition, DeploymentRecord, Goal, InstanceRecord } from './service.ts';
 import { marathonTime } from './time.ts';
 import { instanceChangedEvent } from './events.ts';
+import { isReferenced } from './root-versions.ts';
 
 export interface RunnerHooks {
   /** Send KILL for an instance (goal already persisted). */
@@ -220,7 +221,8 @@ export class Runner {
   private async terminated(appId: string): Promise<void> {
     if (this.terminatedApps.has(appId)) return;
     this.terminatedApps.add(appId);
-    await this.ctx.persist.deleteApp(appId).catch((e) => this.ctx.log.warn('cleanup of removed app failed', { appId, error: (e as Error).message }));
+    // Versions a retained root group version refers to stay (GET /v2/groups/versions/{v}).
+    await this.ctx.persist.deleteApp(appId, (v) => isReferenced(this.ctx, appId, v)).catch((e) => this.ctx.log.warn('cleanup of removed app failed', { appId, error: (e as Error).message }));
     this.ctx.failures.delete(appId);
     this.ctx.backoff.delete(appId);
     this.ctx.queue.delete(appId);

@@ -22,6 +22,7 @@ import { InstanceTracker, isActiveCondition } from './instances.ts';
 import { LaunchQueue } from './launch-queue.ts';
 import { Persistence, type GroupMeta, type LoadedState } from './persist.ts';
 import { ReadinessMonitor } from './readiness.ts';
+import { groupAtVersion, groupVersionList } from './root-versions.ts';
 import { Runner } from './runner.ts';
 import type {
   AppDefinition,
@@ -133,6 +134,7 @@ export class OrchestratorRuntime implements OrchestratorService {
       fw: this.fw,
       apps: new Map(),
       groups: new Map(),
+      rootVersions: [],
       deployments: new Map(),
       failures: new Map(),
       backoff: new Map(),
@@ -200,6 +202,7 @@ export class OrchestratorRuntime implements OrchestratorService {
     for (const a of state.apps) ctx.apps.set(a.id, a);
     for (const g of state.groups) ctx.groups.set(g.id, g);
     for (const f of state.failures) ctx.failures.set(f.appId, f);
+    ctx.rootVersions.push(...state.rootVersions);
     ctx.tracker.restore(state.instances);
     const running = state.deployments.filter((d) => d.state === 'running').sort((a, b) => a.createdAt.localeCompare(b.createdAt));
     for (const d of running) {
@@ -607,7 +610,7 @@ export class OrchestratorRuntime implements OrchestratorService {
       await this.exclusive(async () => {
         const d = this.ctx.deployments.get(id);
         if (!d) throw new NotFoundError(`DeploymentPlan ${id} does not exist`, { id });
-        await stopDeployment(this.ctx, d, 'cancelled');
+        await stopDeployment(this.ctx, d, `deployment cancelled by DELETE /v2/deployments/${id}?force=true (no rollback)`);
       });
       this.requestTick();
       return undefined;
@@ -615,6 +618,7 @@ export class OrchestratorRuntime implements OrchestratorService {
     return this.deploy({
       force: true,
       preserveVersions: true,
+      cancels: id,
       target: () => {
         const d = this.ctx.deployments.get(id);
         if (!d) throw new NotFoundError(`DeploymentPlan ${id} does not exist`, { id });
@@ -642,6 +646,24 @@ export class OrchestratorRuntime implements OrchestratorService {
     return groupTree(this.ctx, id);
   }
 
+  async groupVersions(id: string): Promise<string[]> {
+    const g = groupTree(this.ctx, id);
+    if (!g) throw new NotFoundError(`Group '${id}' does not exist`, { id });
+    return groupVersionList(this.ctx, id, g.version);
+  }
+
+  async groupVersion(id: string, version: string): Promise<GroupNode> {
+    const found = await groupAtVersion(this.ctx, id, version);
+    if (found) return found;
+    const cur = groupTree(this.ctx, id);
+    if (cur && cur.version === version) {
+      // No recorded root version (state from before they were kept): the current group.
+      const bare = (n: GroupNode): GroupNode => ({ ...n, apps: n.apps.map((s) => ({ ...s, counts: { staged: 0, running: 0, healthy: 0, unhealthy: 0 }, instances: [], deployments: [], readinessCheckResults: [] })), groups: n.groups.map(bare) });
+      return bare(cur);
+    }
+    throw new NotFoundError(`Group '${id}' does not exist in version ${version}`, { id, version });
+  }
+
   updateGroup(change: GroupChange, opts: DeployOptions & { dryRun: true }): Promise<DryRunResult>;
   updateGroup(change: GroupChange, opts?: DeployOptions & { dryRun?: false }): Promise<DeploymentResult>;
   async updateGroup(change: GroupChange, opts: DeployOptions & { dryRun?: boolean } = {}): Promise<DeploymentResult | DryRunResult> {
@@ -657,7 +679,7 @@ export class OrchestratorRuntime implements OrchestratorService {
         for (const id of [...groups.keys()]) if (isUnder(id, g)) groups.delete(id);
       }
       const listed = new Set((change.apps ?? []).map((a) => a.id));
-      const version = nextVersion(ctx);
+      const version = opts.dryRun ? undefined : nextVersion(ctx);
       for (const g of change.replaceGroups ?? []) {
         if (change.createOnly && existing.has(g.id)) {
           throw new CorralError('CONFLICT', `Group ${g.id} is already created. Use PUT to change this group.`, { id: g.id });
@@ -667,12 +689,12 @@ export class OrchestratorRuntime implements OrchestratorService {
         if (g.id !== '/') {
           const prev = groups.get(g.id);
           const deps = g.dependencies ?? prev?.dependencies ?? [];
-          groups.set(g.id, prev && sameList(prev.dependencies, deps) ? prev : { id: g.id, dependencies: deps, version });
+          groups.set(g.id, prev && sameList(prev.dependencies, deps) ? prev : { id: g.id, dependencies: deps, version: version ?? '' });
         }
       }
       for (const a of change.apps ?? []) apps.set(a.id, a);
       for (const id of change.removeApps ?? []) apps.delete(id);
-      const out = await applyChange(ctx, { target: apps, groups: groups as Map<string, GroupMeta>, force: opts.force, dryRun: opts.dryRun === true });
+      const out = await applyChange(ctx, { target: apps, groups: groups as Map<string, GroupMeta>, force: opts.force, dryRun: opts.dryRun === true, version });
       if (out.dryRun) return { steps: out.steps };
       const { dryRun: _d, ...result } = out;
       return result;

@@ -9,7 +9,8 @@
 //   ConflictError (409)  create of an existing app ("An app with id [/x] already exists.")
 //   LockedError   (409)  an affected app is locked by a running deployment and force is false
 //   ValidationError / CorralError('UNPROCESSABLE') (422) semantic problems found only here
-//                        (dependency cycle, app id colliding with a group id)
+//                        (dependency cycle, app id colliding with a group id, a declared
+//                        service port another app holds), with `details: [{path, errors}]`
 //   UnavailableError (503) the store did not answer within its deadline; not ready yet
 import { CorralError } from '../protocol/errors.ts';
 import type { Attribute, TaskState } from '../protocol/mesos.ts';
@@ -469,6 +470,16 @@ export interface OrchestratorService {
   // Groups
   /** The group tree at `id` ('/' = root); undefined when unknown. */
   getGroup(id: string): GroupNode | undefined;
+  /**
+   * Stored versions of a group, newest first (the root versions at which something below it
+   * changed; for '/' every root version). NotFoundError when the group is unknown.
+   */
+  groupVersions(id: string): Promise<string[]>;
+  /**
+   * The group as it was at `version`: apps as stored then, without instances or counts.
+   * NotFoundError when unknown. `PUT /v2/groups/{id}` with `{"version"}` deploys it.
+   */
+  groupVersion(id: string, version: string): Promise<GroupNode>;
   /** Applies a set of app/group changes as one deployment; with dryRun returns the plan only. */
   updateGroup(change: GroupChange, opts: DeployOptions & { dryRun: true }): Promise<DryRunResult>;
   updateGroup(change: GroupChange, opts?: DeployOptions & { dryRun?: false }): Promise<DeploymentResult>;

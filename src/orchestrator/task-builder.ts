@@ -42,7 +42,11 @@ function portRanges(ports: number[]): { begin: number; end: number }[] {
   return out;
 }
 
-/** Environment variables Marathon adds (the agent adds MESOS_*, HOST, PORT, PORTn, PORTS, PORT_<n>). */
+/**
+ * Environment variables Marathon adds (the agent adds MESOS_*, HOST). Ports as Marathon sets
+ * them: PORT0..n (host ports in portDefinitions order), PORT, PORTS, PORT_<declared port> for
+ * each non-zero declared (service) port and PORT_<NAME> for named ones, all = the host port.
+ */
 export function marathonEnv(app: AppDefinition, hostPorts: number[]): Record<string, string> {
   const a = appDefaults(app);
   const env: Record<string, string> = {};
@@ -58,8 +62,16 @@ export function marathonEnv(app: AppDefinition, hostPorts: number[]): Record<str
   env.MARATHON_APP_LABELS = labels.map(([k]) => labelName(k)).join(' ');
   for (const [k, v] of labels) env[`MARATHON_APP_LABEL_${labelName(k)}`] = v;
   portDefinitionsOf(app).forEach((pd, i) => {
-    if (pd.name && hostPorts[i] !== undefined) env[`PORT_${labelName(pd.name)}`] = String(hostPorts[i]);
+    const host = hostPorts[i];
+    if (host === undefined) return;
+    env[`PORT${i}`] = String(host);
+    if ((pd.port ?? 0) > 0) env[`PORT_${pd.port}`] = String(host);
+    if (pd.name) env[`PORT_${labelName(pd.name)}`] = String(host);
   });
+  if (hostPorts.length) {
+    env.PORT = String(hostPorts[0]);
+    env.PORTS = hostPorts.join(',');
+  }
   return env;
 }
 
@@ -135,15 +147,23 @@ export function buildTaskInfo(spec: TaskSpec): TaskInfo {
   if (mesosCheck) info.health_check = mesosHealthCheck(mesosCheck, hostPorts);
   const pds = portDefinitionsOf(app);
   if (pds.length && hostPorts.length) {
+    // Marathon's DiscoveryInfo for host networking: one port per definition and protocol
+    // ("udp,tcp" gives two), number = host port, the definition's name and labels plus
+    // network-scope=host. Service ports are not part of it (they are in /v2/tasks).
     info.discovery = {
       visibility: 'FRAMEWORK',
       name: taskNameOf(app.id),
       ports: {
-        ports: pds.map((pd, i) => ({
-          number: hostPorts[i],
-          protocol: (pd.protocol ?? 'tcp').split(',')[0],
-          ...(pd.name ? { name: pd.name } : {}),
-        })),
+        ports: pds.flatMap((pd, i) =>
+          hostPorts[i] === undefined
+            ? []
+            : (pd.protocol ?? 'tcp').split(',').map((protocol) => ({
+                number: hostPorts[i],
+                protocol: protocol.trim(),
+                ...(pd.name ? { name: pd.name } : {}),
+                labels: { labels: [...Object.entries(pd.labels ?? {}).map(([key, value]) => ({ key, value })), { key: 'network-scope', value: 'host' }] },
+              })),
+        ),
       },
     };
   }

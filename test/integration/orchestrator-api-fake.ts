@@ -476,6 +476,17 @@ export class FakeOrchestrator implements OrchestratorService {
     });
     return build(id);
   }
+  /** The fake keeps no group history: the current version only. */
+  async groupVersions(id: string): Promise<string[]> {
+    const g = this.getGroup(id);
+    if (!g) throw new NotFoundError(`Group '${id}' does not exist`);
+    return [g.version];
+  }
+  async groupVersion(id: string, version: string): Promise<GroupNode> {
+    const g = this.getGroup(id);
+    if (!g || g.version !== version) throw new NotFoundError(`Group '${id}' does not exist in version ${version}`);
+    return g;
+  }
   updateGroup(change: GroupChange, opts: DeployOptions & { dryRun: true }): Promise<DryRunResult>;
   updateGroup(change: GroupChange, opts?: DeployOptions & { dryRun?: false }): Promise<DeploymentResult>;
   async updateGroup(change: GroupChange, opts: DeployOptions & { dryRun?: boolean } = {}): Promise<DryRunResult | DeploymentResult> {

@@ -38,6 +38,13 @@ export function groupChangeFor(groupId: string, update: ParsedGroupUpdate, curre
   return { apps, replaceGroups };
 }
 
+/** A stored group version as the GroupUpdate that restores it. */
+function asUpdate(node: GroupNode): ParsedGroupUpdate {
+  return { id: node.id, apps: node.apps.map((s) => s.app) as unknown as ParsedGroupUpdate['apps'], groups: node.groups.map(asUpdate), dependencies: node.dependencies };
+}
+
+const groupIdsOf = (node: GroupNode): string[] => [node.id, ...node.groups.flatMap(groupIdsOf)];
+
 export function groupRoutes(api: Api): PrefixRoute[] {
   const { service } = api;
   const force = (ctx: ApiContext) => boolParam(ctx.query, 'force', false);
@@ -53,13 +60,24 @@ export function groupRoutes(api: Api): PrefixRoute[] {
     return { body: groupJson(g, listParam(ctx.query, 'embed')) };
   };
 
-  const versions = (ctx: ApiContext, id: string, version: string | undefined): Reply => {
+  /** The group at a stored version (404 in Marathon's words when unknown). */
+  const groupAt = async (id: string, version: string): Promise<GroupNode> => {
+    try {
+      return await service.groupVersion(id, version);
+    } catch (e) {
+      if ((e as { status?: number }).status === 404) throw groupNotFound(id, version);
+      throw e;
+    }
+  };
+
+  const versions = async (ctx: ApiContext, id: string, version: string | undefined): Promise<Reply> => {
     if (ctx.method !== 'GET') throw methodNotAllowed(ctx, ['GET']);
-    const g = requireGroup(id);
-    // The service keeps the current group version only (see the report: group version history).
-    if (version === undefined) return { body: [g.version] };
-    if (version !== g.version) throw groupNotFound(id, version);
-    return { body: groupJson(g, listParam(ctx.query, 'embed')) };
+    requireGroup(id);
+    if (version === undefined) return { body: await service.groupVersions(id) };
+    const g = await groupAt(id, version);
+    // A stored version holds definitions only: apps render bare unless embeds are asked for.
+    const embed = listParam(ctx.query, 'embed');
+    return { body: groupJson(g, embed.length ? embed : ['group.apps', 'group.groups', 'group.pods']) };
   };
 
   const change = async (ctx: ApiContext, pathId: string, create: boolean): Promise<Reply> => {
@@ -73,9 +91,15 @@ export function groupRoutes(api: Api): PrefixRoute[] {
       if (!current) throw groupNotFound(gid);
       groupChange = { apps: appsBelow(current).map((a) => ({ ...a, instances: scaledInstances(a.instances ?? 1, update.scaleBy!) })) };
     } else if (update.version !== undefined) {
+      // Rollback: the group below `gid` becomes what it was at that version (apps whose
+      // definition differs are deployed as new versions; the others are left alone).
       if (!current) throw groupNotFound(gid);
-      if (update.version !== current.version) throw groupNotFound(gid, update.version);
-      groupChange = groupChangeFor(gid, { id: gid }, current);
+      const old = await groupAt(gid, update.version);
+      groupChange = groupChangeFor(gid, asUpdate(old), current);
+      const keep = new Set(groupIdsOf(old));
+      const gone = groupIdsOf(current).filter((g) => g !== gid && !keep.has(g));
+      const removeGroups = gone.filter((g) => !gone.some((o) => o !== g && g.startsWith(`${o}/`)));
+      if (removeGroups.length) groupChange.removeGroups = removeGroups;
     } else {
       if (create && current) throw groupAlreadyExists(gid);
       if (create && service.getApp(gid)) throw appPathExists(gid);

@@ -32,7 +32,10 @@ export class MarathonHttpError extends Error {
 export interface ApiContext {
   req: http.IncomingMessage;
   res: http.ServerResponse;
+  /** Upper case; a HEAD request is routed as GET (see `head`). */
   method: string;
+  /** The request was a HEAD: answered like GET, without a body. */
+  head: boolean;
   /** Raw (still percent-encoded) path. */
   path: string;
   query: URLSearchParams;
@@ -61,6 +64,7 @@ export function makeContext(req: http.IncomingMessage, res: http.ServerResponse,
     req,
     res,
     method: (req.method ?? 'GET').toUpperCase(),
+    head: false,
     path: url.pathname,
     query: url.searchParams,
     clientIp: (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
@@ -162,6 +166,8 @@ export function errorResponse(e: unknown): { status: number; body: Record<string
   if (Array.isArray(d.deployments)) body.deployments = d.deployments;
   if (Array.isArray(d.details)) body.details = d.details;
   let status = err.status;
+  // Semantic 422s of the service (dependency cycle, service port conflict) carry Marathon's details.
+  if (err.code === 'UNPROCESSABLE' && Array.isArray(d.details)) body.message = 'Object is not valid';
   if (err instanceof ValidationError) {
     // The service reports semantic problems with a definition (e.g. a dependency cycle) as
     // ValidationError: Marathon answers those with 422 and `details`.

@@ -76,6 +76,8 @@ export async function startOrchestratorServer(opts: OrchestratorServerOptions): 
         if (ctx.method !== 'GET') throw methodNotAllowed(ctx, ['GET']);
         if (!acceptsEventStream(ctx.req))
           throw new MarathonHttpError(405, { message: "GET /v2/events is a Server-Sent Events stream: send 'Accept: text/event-stream'." });
+        // HEAD: the stream's headers, no stream.
+        if (ctx.head) return { status: 200, headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } };
         streams.attach(ctx.req, ctx.res, listParam(ctx.query, 'event_type', 'event_type[]'));
         return undefined;
       },
@@ -101,6 +103,12 @@ export async function startOrchestratorServer(opts: OrchestratorServerOptions): 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     try {
       const ctx = makeContext(req, res, defaultBase());
+      // HEAD is GET without the body (same status and headers, content-length included):
+      // routes see GET; Node's response drops the payload of a HEAD answer.
+      if (ctx.method === 'HEAD') {
+        ctx.method = 'GET';
+        ctx.head = true;
+      }
       const segs = splitPath(ctx.path);
       const route = findRoute(routes, segs);
       if (!route) throw new MarathonHttpError(404, { message: 'URI not found' });
@@ -190,5 +198,6 @@ export function send(res: http.ServerResponse, reply: Reply): void {
   }
   headers['content-length'] = String(payload === undefined ? 0 : Buffer.byteLength(payload));
   res.writeHead(status, headers);
-  res.end(payload);
+  if (res.req?.method === 'HEAD') res.end();
+  else res.end(payload);
 }
