@@ -39,6 +39,7 @@ interface DevOptions {
   registerTimeoutMs: number;
   orchestrator: boolean;
   orchestratorPort?: number;
+  ports: string;
 }
 
 export function registerDev(program: Command): void {
@@ -53,6 +54,7 @@ export function registerDev(program: Command): void {
     .option('--log-level <level>', 'debug | info | warn | error (default: $CORRAL_LOG_LEVEL or info)', parseLogLevel)
     .option('--orchestrator-port <port>', 'Marathon API port of the built-in orchestrator (default 8080; 0 with --port 0)', parsePort)
     .option('--no-orchestrator', 'do not start the built-in orchestrator')
+    .option('--ports <range>', 'host port range the agents offer to tasks, split between them', parsePortRange, '31000-32000')
     .option('--register-timeout-ms <ms>', 'how long to wait for the agents to register before reporting ready', parseNonNegativeInt, 30_000)
     .option('--json', 'print events as JSON lines on stdout: {"event":"ready","master":URL,"agents":[URL…]}, then "stopping"/"stopped"')
     .addHelpText(
@@ -186,7 +188,7 @@ async function runDev(opts: DevOptions): Promise<void> {
             workDir: join(dataDir, `agent-${i}`),
             resourceShare: 1 / Math.max(1, opts.agents),
             // Agents on one host must not offer the same host ports: split 31000-32000 between them.
-            resources: opts.agents > 1 ? `ports:[${portShare(i, opts.agents)}]` : undefined,
+            resources: `ports:[${portShare(opts.ports, i, opts.agents)}]`,
             log: log.child(`agent-${i}`),
           }),
         );
@@ -250,10 +252,20 @@ async function runDev(opts: DevOptions): Promise<void> {
   if (!ok) process.exitCode = 1;
 }
 
-/** The i-th (1-based) of n disjoint slices of Mesos's default port range 31000-32000. */
-export function portShare(i: number, n: number): string {
-  const size = Math.floor(1001 / n);
-  const begin = 31000 + (i - 1) * size;
-  const end = i === n ? 32000 : begin + size - 1;
+/** The i-th (1-based) of n disjoint slices of the port range `first-last`. */
+export function portShare(range: string, i: number, n: number): string {
+  const [first, last] = range.split('-').map(Number) as [number, number];
+  const size = Math.floor((last - first + 1) / n);
+  const begin = first + (i - 1) * size;
+  const end = i === n ? last : begin + size - 1;
   return `${begin}-${end}`;
+}
+
+function parsePortRange(value: string): string {
+  const m = /^(\d+)-(\d+)$/.exec(value.trim());
+  const first = Number(m?.[1]);
+  const last = Number(m?.[2]);
+  if (!m || first < 1 || last > 65535 || last < first)
+    throw new UsageError(`--ports expects a range like 31000-32000, got ${JSON.stringify(value)}`);
+  return `${first}-${last}`;
 }

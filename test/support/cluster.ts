@@ -195,12 +195,22 @@ export interface StartClusterOptions {
   readyTimeoutMs?: number;
 }
 
+/**
+ * A random block of 200 task ports in 20000-29999 (below the kernel's ephemeral range and above
+ * Marathon's service ports), so clusters of test files running in parallel never hand out the same
+ * host port: a health check must never reach another test's task.
+ */
+export function testPortRange(): string {
+  const block = Math.floor(Math.random() * 50);
+  return `${20000 + block * 200}-${20000 + block * 200 + 199}`;
+}
+
 /** Spawns `corral dev --port 0 --json` and resolves once it printed {"event":"ready",…}. */
 export async function startCluster(opts: StartClusterOptions = {}): Promise<Cluster> {
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'corral-test-'));
   const proc = spawnCorral(
-    ['dev', '--port', '0', '--agents', String(opts.agents ?? 1), '--data-dir', dataDir, '--json', ...(opts.args ?? [])],
+    ['dev', '--port', '0', '--agents', String(opts.agents ?? 1), '--data-dir', dataDir, '--json', '--ports', testPortRange(), ...(opts.args ?? [])],
     { env: { CORRAL_LOG_LEVEL: 'warn', ...opts.env } },
   );
   let ready: { master: string; agents: string[]; agent_ids?: (string | null)[] };
