@@ -8,6 +8,9 @@ import type { HealthCheckConfig } from './health-check.ts';
 import type { Probe, ProbeResult } from './health-probes.ts';
 import { applyCheckResult, initialHealthState, type HealthState } from './health-state.ts';
 
+/** A probe timer firing later than this means the event loop was stalled (see attempt()). */
+const LOOP_STALL_TOLERANCE_MS = 25;
+
 export interface HealthCheckerDeps {
   clock: Clock;
   log: Logger;
@@ -67,7 +70,27 @@ export class HealthChecker {
     const ac = new AbortController();
     this.inFlight = ac;
     this.attempts++;
-    const timeout = config.timeoutMs > 0 ? clock.setTimeout(() => ac.abort(), config.timeoutMs) : undefined;
+    // Probes share the event loop with everything else in the process (in `corral dev`, the
+    // master, other agents and the orchestrator too). A timer that fires late means the loop was
+    // stalled, and a reply that already arrived has not been read yet: such a probe gets one more
+    // window as long as the stall before it is aborted, so a busy loop never reads as a sick task.
+    let timeout: { cancel(): void } | undefined;
+    if (config.timeoutMs > 0) {
+      let due = clock.now() + config.timeoutMs;
+      let extended = false;
+      const onTimeout = () => {
+        const lag = clock.now() - due;
+        if (!extended && lag > LOOP_STALL_TOLERANCE_MS) {
+          extended = true;
+          const extra = Math.min(lag, config.timeoutMs);
+          due = clock.now() + extra;
+          timeout = clock.setTimeout(onTimeout, extra);
+          return;
+        }
+        ac.abort();
+      };
+      timeout = clock.setTimeout(onTimeout, config.timeoutMs);
+    }
     let result: ProbeResult;
     try {
       result = await this.deps.probe(ac.signal);

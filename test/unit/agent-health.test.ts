@@ -470,3 +470,65 @@ describe('status update manager flush', () => {
     assert.deepEqual(sent, []);
   });
 });
+
+/** A ManualClock whose now() can run ahead of its timers, as a stalled event loop makes timers fire late. */
+class StallingClock extends ManualClock {
+  stall = 0;
+  override now(): number {
+    return super.now() + this.stall;
+  }
+}
+
+describe('HealthChecker timeout under a stalled event loop', () => {
+  function stalled(cfg: HealthCheckConfig) {
+    const clock = new StallingClock(0);
+    const calls: { signal: AbortSignal; resolve: (r: ProbeResult) => void }[] = [];
+    const changes: boolean[] = [];
+    const checker = new HealthChecker({
+      clock,
+      log: silentLogger,
+      taskId: 't',
+      config: cfg,
+      startedAt: 0,
+      probe: (signal) =>
+        new Promise<ProbeResult>((resolve) => {
+          calls.push({ signal, resolve });
+          signal.addEventListener('abort', () => resolve({ healthy: false, message: 'timed out' }));
+        }),
+      onChange: (h) => changes.push(h),
+      onKill: () => {},
+    });
+    return { clock, calls, changes, checker };
+  }
+
+  it('a timer that fires on time aborts the probe', () => {
+    const { clock, calls, checker } = stalled(config({ delayMs: 0, timeoutMs: 200 }));
+    checker.start();
+    clock.advance(0);
+    assert.equal(calls.length, 1);
+    clock.advance(200);
+    assert.equal(calls[0]!.signal.aborted, true);
+  });
+
+  it('a timer that fires late gives the probe one more window as long as the stall, then aborts', async () => {
+    const { clock, calls, changes, checker } = stalled(config({ delayMs: 0, timeoutMs: 200 }));
+    checker.start();
+    clock.advance(0);
+    clock.stall = 150; // the loop was blocked: the timeout timer runs 150 ms late
+    clock.advance(200);
+    assert.equal(calls[0]!.signal.aborted, false, 'a late timer must not abort at once');
+    calls[0]!.resolve({ healthy: true, message: 'ok' }); // the reply that was already there is read
+    await tick();
+    assert.deepEqual(changes, [true]);
+
+    clock.stall = 0;
+    clock.advance(500); // next attempt
+    assert.equal(calls.length, 2);
+    clock.stall = 150;
+    clock.advance(200);
+    assert.equal(calls[1]!.signal.aborted, false);
+    clock.advance(150); // the extra window passes without a reply: aborted
+    assert.equal(calls[1]!.signal.aborted, true);
+    checker.stop();
+  });
+});
