@@ -195,6 +195,19 @@ export function onStopSignals(onFirst: (sig: StopSignal) => void, onSecond?: (si
   };
 }
 
+/**
+ * Resolves with the first SIGINT/SIGTERM, for a server running in the foreground; a second signal
+ * exits at once (a stuck shutdown can always be interrupted).
+ */
+export function untilStopSignal(): Promise<StopSignal> {
+  return new Promise((resolve) => {
+    onStopSignals(resolve, () => {
+      err('second signal: exiting at once');
+      process.exit(1);
+    });
+  });
+}
+
 export const signalExitCode = (sig: StopSignal): number => (sig === 'SIGINT' ? 130 : 143);
 
 /** Resolves after `ms` (keeps the process alive meanwhile, as a poll loop must). */

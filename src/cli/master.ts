@@ -8,11 +8,10 @@ import { createLogger, type LogLevel } from '../runtime/log.ts';
 import type { Store } from '../store/index.ts';
 import {
   CliError,
-  err,
   isAddrInUse,
   isStoreLocked,
   jsonLine,
-  onStopSignals,
+  untilStopSignal,
   out,
   parseLogLevel,
   parsePort,
@@ -95,23 +94,11 @@ async function runMaster(opts: MasterCliOptions): Promise<void> {
     throw e;
   }
 
-  let stopSignal: string | undefined;
-  const stopped = new Promise<void>((resolveStop) => {
-    onStopSignals(
-      (sig) => {
-        stopSignal = sig;
-        resolveStop();
-      },
-      () => {
-        err('second signal: exiting at once');
-        process.exit(1);
-      },
-    );
-  });
+  const stopped = untilStopSignal();
   if (opts.json) jsonLine({ event: 'ready', master: master.url, data_dir: dataDir, pid: process.pid });
   else out(`corral master listening on ${master.url} (store ${dataDir}); Ctrl-C to stop`);
 
-  await stopped;
+  const stopSignal = await stopped;
   log.info('stopping', { signal: stopSignal });
   let ok = true;
   await master.close().catch((e: Error) => {

@@ -11,12 +11,11 @@ import { createLogger, type LogLevel } from '../runtime/log.ts';
 import type { Store } from '../store/index.ts';
 import {
   CliError,
-  err,
   isAddrInUse,
   isStoreLocked,
   jsonLine,
   masterOption,
-  onStopSignals,
+  untilStopSignal,
   out,
   parseLogLevel,
   parsePort,
@@ -94,23 +93,11 @@ async function runOrchestrator(opts: OrchestratorCliOptions): Promise<void> {
     throw e;
   }
 
-  let stopSignal: string | undefined;
-  const stopped = new Promise<void>((resolveStop) => {
-    onStopSignals(
-      (sig) => {
-        stopSignal = sig;
-        resolveStop();
-      },
-      () => {
-        err('second signal: exiting at once');
-        process.exit(1);
-      },
-    );
-  });
+  const stopped = untilStopSignal();
   if (opts.json) jsonLine({ event: 'ready', orchestrator: stack.url, master: opts.master, data_dir: dataDir, pid: process.pid });
   else out(`corral orchestrator: Marathon API on ${stack.url}, framework of ${opts.master} (store ${dataDir}); Ctrl-C to stop`);
 
-  await stopped;
+  const stopSignal = await stopped;
   log.info('stopping', { signal: stopSignal });
   let ok = true;
   await stack.close().catch((e: Error) => {
