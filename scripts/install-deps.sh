@@ -13,6 +13,7 @@ fi
 
 # Debian packages the suite needs: "binary:package".
 required=(
+  ip:iproute2
 )
 
 missing=()
