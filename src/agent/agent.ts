@@ -119,7 +119,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     const common = { endpoint: `http://${endpoint()}`, version: MESOS_VERSION };
     if (!agentId) return { type: 'REGISTER_AGENT', agent_info: agentInfo, ...common };
     const { tasks: reported, frameworks } = reregistrationReport(tasks.frameworks.values(), tasks.sum, agentId);
-    return { type: 'REREGISTER_AGENT', agent_info: { ...agentInfo, id: { value: agentId } }, ...common, tasks: reported, frameworks };
+    return { type: 'REREGISTER_AGENT', agent_info: { ...agentInfo, id: { value: agentId } }, ...common, tasks: reported, frameworks, sent_at_ms: clock.now() };
   }
 
   /** Resolves true once the master accepted the update (2xx ACCEPTED); the framework acknowledges later. */

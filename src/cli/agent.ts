@@ -123,6 +123,14 @@ async function runAgent(opts: AgentCliOptions): Promise<void> {
       ...(opts.attributes ? { attributes: opts.attributes } : {}),
       ...(opts.statusUpdateRetryMs !== undefined ? { statusUpdateRetryMs: opts.statusUpdateRetryMs } : {}),
       ...(opts.statusUpdateRetryMaxMs !== undefined ? { statusUpdateRetryMaxMs: opts.statusUpdateRetryMaxMs } : {}),
+      // The master removed this agent (it was gone too long, or an operator said so): the agent has
+      // killed its tasks and cleared its checkpoint; say why and exit (3) so a supervisor can restart it
+      // as a new agent.
+      onShutdown: (message) => {
+        if (opts.json) jsonLine({ event: 'stopped', ok: false, reason: 'shut down by the master', message });
+        else err(`the master shut this agent down: ${message}. Its tasks were killed; start it again to register as a new agent.`);
+        process.exit(3);
+      },
     });
   } catch (e) {
     if (isAddrInUse(e)) throw new CliError(`port ${opts.port} on ${opts.host} is already in use; choose another with --port`);

@@ -43,7 +43,7 @@ export function registerMaster(program: Command): void {
     .option('--hostname <name>', 'hostname advertised to frameworks (default: --host)')
     .option('--allocation-interval-ms <ms>', 'batch allocation period (default 1000)', parsePositiveInt)
     .option('--offer-timeout-ms <ms>', 'rescind offers outstanding this long (default: never)', parsePositiveInt)
-    .option('--agent-ping-timeout-ms <ms>', 'master → agent ping period/timeout (default 5000)', parsePositiveInt)
+    .option('--agent-ping-timeout-ms <ms>', 'master → agent ping period/timeout (default 3000)', parsePositiveInt)
     .option('--max-agent-ping-timeouts <n>', 'missed pings before an agent is unreachable (default 3)', parsePositiveInt)
     .option('--agent-reregister-timeout-ms <ms>', 'after a restart, how long known agents have to re-register (default 60000)', parsePositiveInt)
     .option('--min-allocatable-resources <text>', "minimum offerable quantities, Mesos syntax (default 'cpus:0.01|mem:32')")

@@ -93,6 +93,12 @@ export class AgentService {
     const total = fromMesosResources(msg.agent_info.resources, 'agent_info.resources');
     const now = clock.now();
     const known = state.agents.get(id);
+    if (known && msg.sent_at_ms !== undefined && known.lastReportSentAt !== undefined && msg.sent_at_ms < known.lastReportSentAt) {
+      // A stale report (queued during a partition, delivered after a newer one): adopting it would
+      // resurrect tasks that were killed and acknowledged since. The agent is registered already.
+      this.ctx.log.warn('ignoring a stale re-registration', { agent: id, sent_at_ms: msg.sent_at_ms, newest_ms: known.lastReportSentAt });
+      return this.reply('REREGISTERED', id);
+    }
     const info = { ...msg.agent_info, id: { value: id } };
     if (!known || known.endpoint !== msg.endpoint || known.unreachableTime !== undefined || JSON.stringify(known.info) !== JSON.stringify(info))
       await this.persist(this.record(id, msg, known?.registeredTime ?? now));
@@ -111,6 +117,7 @@ export class AgentService {
       agent.status = 'registered';
       agent.unreachableTime = undefined;
     }
+    if (msg.sent_at_ms !== undefined) agent.lastReportSentAt = msg.sent_at_ms;
     agent.reregisteredTime = now;
     agent.pingOutstanding = false;
     agent.pingMisses = 0;
@@ -257,20 +264,22 @@ export class AgentService {
         this.ctx.agentLink.send(agent, { type: 'PING', agent_id: { value: agent.id } }, { timeoutMs: config.agentPingTimeoutMs }).catch(() => undefined);
         continue;
       }
-      if (agent.status !== 'registered') continue;
-      if (agent.pingOutstanding) {
-        agent.pingMisses++;
-        if (agent.pingMisses >= config.maxAgentPingTimeouts) {
-          this.markUnreachable(agent, 'unhealthy');
-          continue;
-        }
-      }
+      if (agent.status !== 'registered' || agent.pingOutstanding) continue;
       agent.pingOutstanding = true;
+      // A miss is counted when the ping fails (no answer within the ping timeout, or refused), so an
+      // agent is unreachable `maxAgentPingTimeouts` failed pings after it stopped answering.
       this.ctx.agentLink.send(agent, { type: 'PING', agent_id: { value: agent.id } }, { timeoutMs: config.agentPingTimeoutMs }).then(
         (reply) => {
+          agent.pingOutstanding = false;
           if (reply.type === 'PONG' || reply.type === 'ACCEPTED') this.pong(agent.id);
         },
-        () => undefined, // a miss; counted on the next tick
+        () =>
+          this.ctx.safely('ping miss', () => {
+            agent.pingOutstanding = false;
+            if (agent.status !== 'registered' || this.ctx.state.agents.get(agent.id) !== agent) return;
+            agent.pingMisses++;
+            if (agent.pingMisses >= config.maxAgentPingTimeouts) this.markUnreachable(agent, 'unhealthy');
+          }),
       );
     }
   }

@@ -24,7 +24,7 @@ export interface MasterOptions {
   offerTimeoutMs?: number;
   /** HEARTBEAT period on scheduler streams (default 15 s). */
   heartbeatIntervalSeconds?: number;
-  /** Master → agent PING period/timeout (default 5000 ms) and misses before unreachable (default 3). */
+  /** Master → agent PING period/timeout (default 3000 ms) and misses before unreachable (default 3). */
   agentPingTimeoutMs?: number;
   maxAgentPingTimeouts?: number;
   /** After a master restart, how long registry agents have to re-register (default 60 s). */

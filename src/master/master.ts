@@ -39,7 +39,7 @@ export function resolveConfig(opts: MasterOptions): MasterConfig {
     allocationIntervalMs: positive(opts.allocationIntervalMs, 1000, 'allocationIntervalMs'),
     offerTimeoutMs: opts.offerTimeoutMs === undefined ? undefined : positive(opts.offerTimeoutMs, 0, 'offerTimeoutMs'),
     heartbeatIntervalSeconds: positive(opts.heartbeatIntervalSeconds, 15, 'heartbeatIntervalSeconds'),
-    agentPingTimeoutMs: positive(opts.agentPingTimeoutMs, 5000, 'agentPingTimeoutMs'),
+    agentPingTimeoutMs: positive(opts.agentPingTimeoutMs, 3000, 'agentPingTimeoutMs'),
     maxAgentPingTimeouts: Math.ceil(positive(opts.maxAgentPingTimeouts, 3, 'maxAgentPingTimeouts')),
     agentReregisterTimeoutMs: positive(opts.agentReregisterTimeoutMs, 60_000, 'agentReregisterTimeoutMs'),
     minAllocatable: parseMinAllocatable(minText),

@@ -48,6 +48,8 @@ export interface AgentEntry {
   unreachableTime?: number;
   pingOutstanding: boolean;
   pingMisses: number;
+  /** sent_at_ms of the newest REREGISTER_AGENT accepted from this agent (stale reports are ignored). */
+  lastReportSentAt?: number;
 }
 
 export interface TaskEntry {

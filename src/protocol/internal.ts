@@ -56,6 +56,12 @@ export const AgentToMaster = z.discriminatedUnion('type', [
     version: z.string(),
     tasks: z.array(AgentTask).default([]),
     frameworks: z.array(FrameworkInfo).default([]),
+    /**
+     * The agent's clock when it sent this report. A report can reach the master late (queued on a
+     * connection during a partition, delivered after a newer one): the master ignores a report older
+     * than the last one it accepted from that agent.
+     */
+    sent_at_ms: z.number().finite().optional(),
   }),
   z.object({ type: z.literal('STATUS_UPDATE'), agent_id: ID, update: StatusUpdate }),
   z.object({ type: z.literal('PONG'), agent_id: ID }),

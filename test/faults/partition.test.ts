@@ -123,13 +123,13 @@ describe('fault: network partition by link down (NIC unplugged), 10 s', { skip: 
   let env: FaultEnv | undefined;
   FaultEnv.destroyAfter(() => env);
 
-  // Known bug (docs/faults.md, "Known bugs"): a REREGISTER_AGENT the agent gave up on (timed out during
-  // the partition) is still in its keep-alive socket's send buffer; TCP delivers it after the heal, after the
-  // fresh one. The master adopts that stale report and re-creates the surplus task it has just seen killed
-  // as a phantom TASK_RUNNING (holding its resources) that no process backs.
+  // Regression (docs/faults.md): a REREGISTER_AGENT the agent gave up on (timed out during the
+  // partition) is still in its keep-alive socket's send buffer; TCP delivers it after the heal, after the
+  // fresh one. The master must ignore that stale report (older sent_at_ms), or it re-creates the surplus
+  // task it has just seen killed as a phantom TASK_RUNNING that no process backs.
   test(
     'the same, with the link down: converges to exactly `instances`',
-    { timeout: 60_000, todo: 'master adopts a stale, delayed REREGISTER_AGENT and resurrects a killed task (see docs/faults.md)' },
+    { timeout: 60_000 },
     async (t) => {
       await partitionScenario(t, { mode: 'down', healAfterMs: 10_000 }, (e) => (env = e));
     },
