@@ -7,7 +7,7 @@ import { ConflictError, CorralError } from '../protocol/errors.ts';
 import { configVersionOf, lockedApps, type Ctx } from './context.ts';
 import { isReferenced, recordRootVersion } from './root-versions.ts';
 import { assignServicePorts, portViolationError } from './service-ports.ts';
-import { sameConfig, toAppSpec } from './decide.ts';
+import { canonicalJson, sameConfig, toAppSpec } from './decide.ts';
 import { planJson } from './deployment-json.ts';
 import { effectiveDependencies } from './groups.ts';
 import type { GroupMeta } from './persist.ts';
@@ -203,23 +203,12 @@ export function assertCreatable(ctx: Ctx, id: string): void {
   if (ctx.apps.has(id)) throw new ConflictError(`An app with id [${id}] already exists.`, { id });
 }
 
-const canon = (x: unknown): unknown =>
-  Array.isArray(x)
-    ? x.map(canon)
-    : x && typeof x === 'object'
-      ? Object.fromEntries(
-          Object.keys(x as object)
-            .sort()
-            .map((k) => [k, canon((x as Record<string, unknown>)[k])]),
-        )
-      : x;
-
 /**
  * Marathon's add_health_check_event / remove_health_check_event when an app's health checks
  * change (created with checks, checks added/removed/changed, removed with checks).
  */
 export function publishHealthCheckChanges(ctx: Ctx, before: AppDefinition | undefined, after: AppDefinition | undefined): void {
-  const key = (hc: unknown) => JSON.stringify(canon(hc));
+  const key = (hc: unknown) => JSON.stringify(canonicalJson(hc));
   const old = before?.healthChecks ?? [];
   const now = after?.healthChecks ?? [];
   const oldKeys = new Set(old.map(key));

@@ -17,20 +17,22 @@ import { parseTime } from './time.ts';
 export type KillOrder = KillDecision;
 
 
+/** A copy with object keys sorted at every level, so equal values serialise identically. */
+export function canonicalJson(x: unknown): unknown {
+  if (Array.isArray(x)) return x.map(canonicalJson);
+  if (x && typeof x === 'object')
+    return Object.fromEntries(
+      Object.keys(x)
+        .sort()
+        .map((k) => [k, canonicalJson((x as Record<string, unknown>)[k])]),
+    );
+  return x;
+}
+
 /** Every field except instances/version/versionInfo.lastScalingAt, canonically serialised. */
 export function configHash(app: AppDefinition): string {
   const { instances: _i, version: _v, versionInfo, ...rest } = app;
-  const canon = (x: unknown): unknown =>
-    Array.isArray(x)
-      ? x.map(canon)
-      : x && typeof x === 'object'
-        ? Object.fromEntries(
-            Object.keys(x as object)
-              .sort()
-              .map((k) => [k, canon((x as Record<string, unknown>)[k])]),
-          )
-        : x;
-  const json = JSON.stringify(canon({ ...rest, lastConfigChangeAt: versionInfo?.lastConfigChangeAt ?? null }));
+  const json = JSON.stringify(canonicalJson({ ...rest, lastConfigChangeAt: versionInfo?.lastConfigChangeAt ?? null }));
   return createHash('sha256').update(json).digest('hex').slice(0, 16);
 }
 
