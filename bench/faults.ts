@@ -1,0 +1,465 @@
+// Fault benchmark (issue 4, "Figures to report"): real processes on the network-namespace lab
+// (test/harness), one fresh lab per figure. Prints JSON lines on stdout, progress on stderr.
+//
+//   node --import tsx bench/faults.ts [--rounds 30] [--seed S] [--only baseline,agent,crash,partition,random]
+//
+// 1. agent process SIGKILL + restart → agent re-registered and all its tasks reconciled RUNNING (goal 2 s),
+//    with the floor measured in the same run: a fresh agent process spawned on a lab host until registered;
+// 2. host crash → replacement instances RUNNING and healthy elsewhere (goal 15 s), master at its own
+//    defaults (the `corral dev` ones: --agent-ping-timeout-ms 3000, --max-agent-ping-timeouts 3);
+// 3. partition of 20 s then heal → seconds to converge to exactly `instances`, and the peak RUNNING count;
+// 4. N seeded random fault rounds (agent SIGKILL+restart, host crash + agent restart, partition 2–6 s then
+//    heal), each followed by bounded convergence and the invariant checkers. The seed is printed first;
+//    `--seed S` replays a run. Exits non-zero on any violation or failure.
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { LabCluster } from '../test/harness/cluster.ts';
+import { FaultEnv } from '../test/harness/fault-env.ts';
+import { poll } from '../test/harness/http.ts';
+import { createLab, type Lab } from '../test/harness/lab.ts';
+import { convergenceProblems, convergenceView, isTaskOfApp, peakRunning } from '../test/harness/checkers/index.ts';
+import { seededIds } from '../src/runtime/ids.ts';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '30' },
+    seed: { type: 'string' },
+    only: { type: 'string', default: 'baseline,agent,crash,partition,random' },
+    'partition-s': { type: 'string', default: '20' },
+    'timeout-s': { type: 'string', default: '2400' },
+  },
+});
+const ROUNDS = Number(values.rounds);
+const SEED = values.seed !== undefined ? Number(values.seed) >>> 0 : Math.floor(Math.random() * 2 ** 32) >>> 0;
+const ONLY = new Set(values.only!.split(','));
+const PARTITION_MS = Number(values['partition-s']) * 1000;
+const TIMEOUT_MS = Number(values['timeout-s']) * 1000;
+if (!Number.isInteger(ROUNDS) || ROUNDS < 0 || !Number.isFinite(SEED) || !(PARTITION_MS > 0) || !(TIMEOUT_MS > 0)) {
+  console.error('usage: bench/faults.ts [--rounds N>=0] [--seed uint32] [--partition-s S] [--timeout-s S] [--only …]');
+  process.exit(2);
+}
+
+// The master's own defaults (src/master/master.ts) — what `corral dev` runs with. LabCluster always passes
+// both flags, so "not overriding" means passing exactly these.
+const DEFAULT_PING_MS = 3000;
+const DEFAULT_MAX_PINGS = 3;
+// The fault tests' short settings, used for the figures whose subject is not detection time.
+const TEST_PING_MS = 1000;
+const TEST_MAX_PINGS = 3;
+
+const emit = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
+const progress = (msg: string) => process.stderr.write(`[bench:faults] ${new Date().toISOString().slice(11, 19)} ${msg}\n`);
+const secs = (ms: number) => Math.round(ms) / 1000;
+
+/** Short MESOS_TCP health checks; the task's process is the server (exec'd). */
+function tcpApp(id: string, instances: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const server = `require('net').createServer((s)=>s.end()).listen(+process.env.PORT0)`;
+  return {
+    id,
+    cmd: `exec ${JSON.stringify(process.execPath)} -e ${JSON.stringify(server)}`,
+    instances,
+    cpus: 0.1,
+    mem: 32,
+    portDefinitions: [{ port: 0, name: 'tcp' }],
+    healthChecks: [{ protocol: 'MESOS_TCP', portIndex: 0, delaySeconds: 0, intervalSeconds: 1, timeoutSeconds: 1, gracePeriodSeconds: 15, maxConsecutiveFailures: 3 }],
+    backoffSeconds: 1,
+    constraints: [['hostname', 'UNIQUE']],
+    ...extra,
+  };
+}
+
+// ------------------------------------------------------------------ lifetime: everything is bounded and torn down
+
+const live = new Set<{ destroy(): Promise<void> }>();
+async function withEnv<T>(start: () => Promise<FaultEnv>, body: (env: FaultEnv) => Promise<T>): Promise<T> {
+  const env = await start();
+  live.add(env);
+  try {
+    return await body(env);
+  } catch (e) {
+    progress(`failed; lab state:\n${env.lab.describe()}`);
+    throw e;
+  } finally {
+    live.delete(env);
+    await env.destroy().catch((e) => progress(`destroy: ${(e as Error).message}`));
+  }
+}
+// The lab registers its own exit/SIGINT/SIGTERM/SIGHUP handlers (destroySync of every live lab); this
+// watchdog bounds the whole run.
+const watchdog = setTimeout(() => {
+  progress(`the whole run exceeded ${TIMEOUT_MS / 1000} s: tearing down`);
+  process.exitCode = 1;
+  void Promise.allSettled([...live].map((e) => e.destroy())).then(() => process.exit(1));
+}, TIMEOUT_MS);
+watchdog.unref();
+
+async function masterHasAgentTasksRunning(cluster: LabCluster, agentId: string, taskIds: string[]): Promise<boolean> {
+  const st = await cluster.masterState();
+  if (!(st.slaves ?? []).some((s: any) => s.id === agentId && s.active)) return false;
+  const states = new Map<string, string>();
+  for (const fw of st.frameworks ?? []) for (const t of fw.tasks ?? []) if (t.slave_id === agentId) states.set(t.id, t.state);
+  return taskIds.every((id) => states.get(id) === 'TASK_RUNNING');
+}
+
+async function agentActive(cluster: LabCluster, agentId: string): Promise<boolean> {
+  const st = await cluster.masterState();
+  return (st.slaves ?? []).some((s: any) => s.id === agentId && s.active);
+}
+
+// ------------------------------------------------------------------ baseline: a fresh agent process to registered
+
+async function baseline(samples = 3): Promise<void> {
+  progress('baseline: fresh agent process spawn → registered');
+  let lab: Lab | undefined;
+  try {
+    lab = await createLab({ hosts: 1 });
+    const l = lab;
+    live.add(l);
+    const cluster = await LabCluster.start(lab, { orchestrator: false, agentPingTimeoutMs: TEST_PING_MS, maxAgentPingTimeouts: TEST_MAX_PINGS });
+    const fresh: number[] = [];
+    const recovered: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      const a = cluster.agent(1);
+      await lab.killProcess(a.proc!, 'SIGKILL');
+      // Same work dir, nothing to recover but the agent id: the pure restart floor.
+      recovered.push((await cluster.startAgent(1)).spawnToRegisteredMs);
+      await lab.killProcess(cluster.agent(1).proc!, 'SIGKILL');
+      fs.rmSync(a.workDir, { recursive: true, force: true });
+      fresh.push((await cluster.startAgent(1)).spawnToRegisteredMs);
+    }
+    const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+    emit({
+      bench: 'faults-baseline',
+      op: 'lab spawns one agent process until its registered line',
+      fresh_spawn_to_registered_s: secs(med(fresh)),
+      restart_no_tasks_spawn_to_registered_s: secs(med(recovered)),
+      samples: fresh.map(secs),
+      restart_samples: recovered.map(secs),
+    });
+  } finally {
+    if (lab) {
+      live.delete(lab);
+      await lab.destroy();
+    }
+  }
+}
+
+// ------------------------------------------------------------------ (1) agent process restart
+
+async function agentRestart(): Promise<void> {
+  progress('agent restart: starting a lab of 2 agent hosts');
+  await withEnv(
+    () => FaultEnv.start({ hosts: 2, observerTasksOn: [1, 2], agentPingTimeoutMs: TEST_PING_MS, maxAgentPingTimeouts: TEST_MAX_PINGS }),
+    async (env) => {
+      const { cluster, lab, observer, journals } = env;
+      await cluster.createApp(tcpApp('/web', 2));
+      await env.waitConverged('/web', 2, 30_000);
+      const victim = 1;
+      const agentId = cluster.agent(victim).agentId!;
+      const before = new Map(journals.liveRuns().filter((r) => r.host === victim).map((r) => [r.taskId, r.pid!]));
+      progress(`agent restart: SIGKILL agent on h${victim} (${before.size} tasks)`);
+      await lab.killProcess(cluster.agent(victim).proc!, 'SIGKILL');
+      const restartAt = Date.now();
+      const { agentId: again, spawnToRegisteredMs } = await cluster.startAgent(victim);
+      await poll(() => agentActive(cluster, agentId), 15_000, 'the agent active again', 20);
+      const reregisteredMs = Date.now() - restartAt;
+      await poll(() => masterHasAgentTasksRunning(cluster, agentId, [...before.keys()]), 15_000, 'its tasks RUNNING on the master', 20);
+      const seq = observer.deliveries.length;
+      await observer.client.reconcile([{ taskId: `obs-h${victim}`, agentId }]);
+      await observer.waitFor(
+        () => observer.deliveries.some((d) => d.seq > seq && d.status.task_id.value === `obs-h${victim}` && d.status.state === 'TASK_RUNNING'),
+        10_000,
+        'explicit reconciliation to answer RUNNING',
+      );
+      const reconciledMs = Date.now() - restartAt;
+      journals.scan();
+      const relaunched = [...before].filter(([task, pid]) => journals.runsOf(task).length !== 1 || journals.runsOf(task)[0]!.pid !== pid).map(([t]) => t);
+      await env.waitConverged('/web', 2, 15_000);
+      const violations = await env.checkInvariants([{ id: '/web', instances: 2 }], { stopOrchestrator: true });
+      if (again !== agentId) violations.agentId = [`re-registered as ${again}, was ${agentId}`];
+      if (relaunched.length) violations.relaunched = relaunched;
+      emit({
+        bench: 'faults-agent-restart',
+        op: 'agent SIGKILL, restart → re-registered and all its tasks reconciled RUNNING',
+        tasks_on_agent: before.size,
+        spawn_to_registered_s: secs(spawnToRegisteredMs),
+        restart_to_reregistered_s: secs(reregisteredMs),
+        restart_to_reconciled_s: secs(reconciledMs),
+        goal_s: 2,
+        meets_goal: reconciledMs <= 2000,
+        violations,
+        evidence: env.stats(),
+      });
+      if (Object.keys(violations).length) failures.push('agent-restart');
+    },
+  );
+}
+
+// ------------------------------------------------------------------ (2) host crash, master defaults
+
+async function hostCrash(): Promise<void> {
+  progress('host crash: starting a lab of 3 agent hosts (master ping defaults 3000 ms × 3)');
+  await withEnv(
+    () => FaultEnv.start({ hosts: 3, observerTasksOn: [1, 2, 3], agentPingTimeoutMs: DEFAULT_PING_MS, maxAgentPingTimeouts: DEFAULT_MAX_PINGS }),
+    async (env) => {
+      const { cluster, lab, observer, journals } = env;
+      await cluster.createApp(tcpApp('/web', 2));
+      await env.waitConverged('/web', 2, 30_000);
+      const webRuns = journals.liveRuns().filter((r) => isTaskOfApp(r.taskId, '/web'));
+      const victim = webRuns[0]!.host;
+      const agentId = cluster.agent(victim).agentId!;
+      progress(`host crash: crashing h${victim}`);
+      const crashAt = Date.now();
+      const killed = await lab.crashHost(victim);
+      await observer.waitForState(`obs-h${victim}`, 'TASK_UNREACHABLE', 40_000);
+      const unreachableMs = Date.now() - crashAt;
+      await cluster.waitForHealthy('/web', 2, 45_000, [agentId]);
+      const replacedMs = Date.now() - crashAt;
+      await env.waitConverged('/web', 2, 20_000);
+      progress(`host crash: replaced in ${secs(replacedMs)} s; rebooting h${victim}`);
+      await cluster.startAgent(victim);
+      await poll(() => agentActive(cluster, agentId), 20_000, 'the rebooted agent active again');
+      await env.waitConverged('/web', 2, 30_000);
+      const violations = await env.checkInvariants([{ id: '/web', instances: 2 }], { stopOrchestrator: true });
+      emit({
+        bench: 'faults-host-crash',
+        op: 'host crash (every process of its namespace SIGKILLed) → replacements RUNNING and healthy elsewhere',
+        agent_ping_timeout_ms: DEFAULT_PING_MS,
+        max_agent_ping_timeouts: DEFAULT_MAX_PINGS,
+        processes_killed: killed.length,
+        crash_to_unreachable_s: secs(unreachableMs),
+        crash_to_replaced_healthy_s: secs(replacedMs),
+        goal_s: 15,
+        meets_goal: replacedMs <= 15_000,
+        violations,
+        evidence: env.stats(),
+      });
+      if (Object.keys(violations).length) failures.push('host-crash');
+    },
+  );
+}
+
+// ------------------------------------------------------------------ (3) partition 20 s then heal
+
+const INACTIVE_AFTER_S = 2;
+async function partitionHeal(): Promise<void> {
+  progress(`partition: starting a lab of 3 agent hosts (ping ${TEST_PING_MS} ms × ${TEST_MAX_PINGS})`);
+  await withEnv(
+    () => FaultEnv.start({ hosts: 3, observerTasksOn: [1, 2, 3], agentPingTimeoutMs: TEST_PING_MS, maxAgentPingTimeouts: TEST_MAX_PINGS }),
+    async (env) => {
+      const { cluster, lab, journals } = env;
+      await cluster.createApp(tcpApp('/web', 2, { unreachableStrategy: { inactiveAfterSeconds: INACTIVE_AFTER_S, expungeAfterSeconds: 120 } }));
+      await env.waitConverged('/web', 2, 30_000);
+      const victim = journals.liveRuns().filter((r) => isTaskOfApp(r.taskId, '/web'))[0]!.host;
+      const agentId = cluster.agent(victim).agentId!;
+      progress(`partition: cutting h${victim} for ${PARTITION_MS / 1000} s`);
+      const cutAt = Date.now();
+      lab.partition(victim);
+      let replacedMs: number | undefined;
+      try {
+        await poll(
+          async () => {
+            const app = await cluster.app('/web');
+            const healthy = (app.tasks ?? []).filter(
+              (x: any) => x.slaveId !== agentId && x.state === 'TASK_RUNNING' && (x.healthCheckResults ?? []).length > 0 && x.healthCheckResults.every((h: any) => h.alive),
+            );
+            return healthy.length === 2;
+          },
+          PARTITION_MS,
+          'a replacement on another host during the partition',
+        );
+        replacedMs = Date.now() - cutAt;
+      } catch {
+        // not replaced within the partition: reported as null
+      }
+      await new Promise((r) => setTimeout(r, Math.max(0, cutAt + PARTITION_MS - Date.now())));
+      const healAt = Date.now();
+      lab.heal(victim);
+      progress(`partition: healed h${victim}`);
+      await poll(() => agentActive(cluster, agentId), 30_000, 'the partitioned agent to re-register after the heal');
+      const reregisteredMs = Date.now() - healAt;
+      const convergedAt = await env.waitConverged('/web', 2, 40_000);
+      const peak = peakRunning(env.sampler.samples, '/web', cutAt);
+      const violations = await env.checkInvariants([{ id: '/web', instances: 2 }], { stopOrchestrator: true });
+      emit({
+        bench: 'faults-partition',
+        op: `partition (blackhole) of ${PARTITION_MS / 1000} s, then heal → converged to exactly instances`,
+        instances: 2,
+        agent_ping_timeout_ms: TEST_PING_MS,
+        max_agent_ping_timeouts: TEST_MAX_PINGS,
+        inactive_after_s: INACTIVE_AFTER_S,
+        partition_s: secs(healAt - cutAt),
+        cut_to_replaced_healthy_s: replacedMs === undefined ? null : secs(replacedMs),
+        heal_to_reregistered_s: secs(reregisteredMs),
+        heal_to_converged_s: secs(convergedAt - healAt),
+        peak_running_master_view: peak.master,
+        peak_running_processes: peak.live,
+        violations,
+        evidence: env.stats(),
+      });
+      if (Object.keys(violations).length) failures.push('partition');
+    },
+  );
+}
+
+// ------------------------------------------------------------------ (4) seeded random rounds
+
+type Fault = 'agent-restart' | 'host-crash' | 'partition';
+const FAULTS: Fault[] = ['agent-restart', 'host-crash', 'partition'];
+const ROUND_CONVERGE_MS = 60_000;
+/** Convergence must hold this long (> inactiveAfterSeconds + a ping period) before a round counts as converged. */
+const SETTLE_MS = 4000;
+
+/**
+ * Waits until the app is converged and STAYS converged for SETTLE_MS (a short partition can be noticed by
+ * the master, or acted on by the orchestrator, only after the heal). Returns when the lasting convergence
+ * began and how many times it was lost again.
+ */
+async function waitSettled(env: FaultEnv, appId: string, instances: number, deadline: number): Promise<{ at: number; relapses: number }> {
+  let relapses = 0;
+  for (;;) {
+    const at = await env.waitConverged(appId, instances, Math.max(1000, deadline - Date.now()));
+    let stable = true;
+    while (Date.now() - at < SETTLE_MS) {
+      await new Promise((r) => setTimeout(r, 250));
+      const v = await convergenceView(env.cluster.orchestratorLocal, env.cluster.masterLocal, env.journals, appId);
+      if (convergenceProblems(v, instances).length) {
+        stable = false;
+        break;
+      }
+    }
+    if (stable) return { at, relapses };
+    relapses++;
+    if (Date.now() > deadline) throw new Error(`${appId} did not stay converged for ${SETTLE_MS} ms before the deadline`);
+  }
+}
+
+async function randomRounds(): Promise<void> {
+  const rng = seededIds(SEED).random;
+  const HOSTS = 3;
+  const INSTANCES = 2;
+  progress(`random: ${ROUNDS} rounds, seed ${SEED}, lab of ${HOSTS} agent hosts`);
+  await withEnv(
+    () => FaultEnv.start({ hosts: HOSTS, observerTasksOn: [1, 2, 3], agentPingTimeoutMs: TEST_PING_MS, maxAgentPingTimeouts: TEST_MAX_PINGS }),
+    async (env) => {
+      const { cluster, lab } = env;
+      await cluster.createApp(tcpApp('/web', INSTANCES, { unreachableStrategy: { inactiveAfterSeconds: INACTIVE_AFTER_S, expungeAfterSeconds: 120 } }));
+      await env.waitConverged('/web', INSTANCES, 30_000);
+      const seen = new Set<string>();
+      const counts: Record<Fault, number> = { 'agent-restart': 0, 'host-crash': 0, partition: 0 };
+      const converge: number[] = [];
+      let violations = 0;
+      let failedRounds = 0;
+      const t0 = Date.now();
+      for (let round = 1; round <= ROUNDS; round++) {
+        const fault = FAULTS[Math.floor(rng() * FAULTS.length)]!;
+        const host = 1 + Math.floor(rng() * HOSTS);
+        const param = rng(); // partition length / reboot delay, drawn every round so replays stay aligned
+        counts[fault]++;
+        const agentId = cluster.agent(host).agentId!;
+        const line: Record<string, unknown> = { bench: 'faults-round', seed: SEED, round, fault, host };
+        const problems: Record<string, string[]> = {};
+        const start = Date.now();
+        try {
+          if (fault === 'agent-restart') {
+            await lab.killProcess(cluster.agent(host).proc!, 'SIGKILL');
+            const r = await cluster.startAgent(host);
+            line.spawn_to_registered_s = secs(r.spawnToRegisteredMs);
+            if (r.agentId !== agentId) problems.agentId = [`h${host} re-registered as ${r.agentId}, was ${agentId}`];
+          } else if (fault === 'host-crash') {
+            const downMs = Math.round(param * 4000);
+            line.down_s = secs(downMs);
+            line.processes_killed = (await lab.crashHost(host)).length;
+            await new Promise((r) => setTimeout(r, downMs));
+            await cluster.startAgent(host);
+          } else {
+            const cutMs = 2000 + Math.round(param * 4000);
+            line.partition_s = secs(cutMs);
+            lab.partition(host);
+            try {
+              await new Promise((r) => setTimeout(r, cutMs));
+            } finally {
+              lab.heal(host);
+            }
+          }
+          const faultDoneAt = Date.now();
+          await poll(() => agentActive(cluster, agentId), ROUND_CONVERGE_MS, `the agent of h${host} active again`);
+          const { at: convergedAt, relapses } = await waitSettled(env, '/web', INSTANCES, faultDoneAt + ROUND_CONVERGE_MS);
+          line.fault_s = secs(faultDoneAt - start);
+          line.converge_s = secs(convergedAt - faultDoneAt);
+          line.converge_relapses = relapses;
+          converge.push(convergedAt - faultDoneAt);
+          line.peak_running_processes = peakRunning(env.sampler.samples, '/web', start).live;
+        } catch (e) {
+          problems.convergence = [(e as Error).message.split('\n').slice(0, 3).join(' | ')];
+        }
+        let inv: Record<string, string[]> = {};
+        try {
+          inv = await env.checkInvariants([{ id: '/web', instances: INSTANCES }], { stopOrchestrator: round === ROUNDS });
+        } catch (e) {
+          inv = { checker: [(e as Error).message.split('\n')[0]!] };
+        }
+        for (const [k, vs] of Object.entries(inv)) {
+          // Sample-based checks look at the whole history: report each violation once, in its first round.
+          const fresh = vs.filter((v) => !seen.has(`${k}:${v}`));
+          fresh.forEach((v) => seen.add(`${k}:${v}`));
+          if (fresh.length) problems[k] = fresh;
+        }
+        const n = Object.values(problems).reduce((s, vs) => s + vs.length, 0);
+        violations += n;
+        if (n) failedRounds++;
+        emit({ ...line, round_s: secs(Date.now() - start), violations: n, ...(n ? { problems } : {}) });
+        progress(`round ${round}/${ROUNDS} ${fault} h${host}: ${n ? `${n} VIOLATION(S)` : 'ok'}`);
+      }
+      const sorted = [...converge].sort((a, b) => a - b);
+      const q = (p: number) => (sorted.length ? secs(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!) : null);
+      emit({
+        bench: 'faults-random',
+        seed: SEED,
+        rounds: ROUNDS,
+        violations,
+        failed_rounds: failedRounds,
+        faults: counts,
+        converge_p50_s: q(0.5),
+        converge_max_s: sorted.length ? secs(sorted[sorted.length - 1]!) : null,
+        total_s: secs(Date.now() - t0),
+        evidence: env.stats(),
+      });
+      if (violations) failures.push('random');
+    },
+  );
+}
+
+// ------------------------------------------------------------------ main
+
+const failures: string[] = [];
+async function main(): Promise<void> {
+  emit({ bench: 'faults-seed', seed: SEED, rounds: ROUNDS, replay: `npm run bench:faults -- --seed ${SEED} --rounds ${ROUNDS} --only random` });
+  const steps: [string, () => Promise<void>][] = [
+    ['baseline', () => baseline()],
+    ['agent', agentRestart],
+    ['crash', hostCrash],
+    ['partition', partitionHeal],
+    ['random', randomRounds],
+  ];
+  for (const [name, step] of steps) {
+    if (!ONLY.has(name)) continue;
+    try {
+      await step();
+    } catch (e) {
+      failures.push(name);
+      emit({ bench: `faults-${name}`, error: (e as Error).message.split('\n').slice(0, 6).join(' | ') });
+    }
+  }
+}
+
+main()
+  .catch((e) => {
+    failures.push('main');
+    progress((e as Error).stack ?? String(e));
+  })
+  .finally(async () => {
+    await Promise.allSettled([...live].map((e) => e.destroy()));
+    if (failures.length) progress(`FAILED: ${failures.join(', ')}`);
+    process.exit(failures.length ? 1 : 0);
+  });
