@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import { jsonLines } from '../support/cluster.ts';
+import { waitForOutput } from '../support/wait-output.ts';
 
 export { jsonLines };
 
@@ -92,35 +93,12 @@ export class LabProcess {
 
   /** Resolves with the first defined value of `check`, re-evaluated on every output or exit. */
   waitFor<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const attempt = () => {
-        let v: T | undefined;
-        try {
-          v = check();
-        } catch (e) {
-          done();
-          reject(e);
-          return;
-        }
-        if (v !== undefined) {
-          done();
-          resolve(v);
-        } else if (!this.running) {
-          done();
-          reject(new Error(`${this.name} exited while waiting for ${what}\n${this.describe()}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.describe()}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.events.off('change', attempt);
-      };
-      this.events.on('change', attempt);
-      attempt();
-    });
+    return waitForOutput(this, check, timeoutMs, what, this.name);
+  }
+
+  watch(onChange: () => void): () => void {
+    this.events.on('change', onChange);
+    return () => void this.events.off('change', onChange);
   }
 
   /** Signals the whole process group (the program and anything it started in its group). */

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitForOutput } from './wait-output.ts';
 import { fileURLToPath } from 'node:url';
 import type { AgentHandle, AgentOptions } from '../../src/agent/index.ts';
 import type { MasterHandle, MasterOptions } from '../../src/master/index.ts';
@@ -93,35 +94,12 @@ export class CorralProcess {
 
   /** Resolves with the first value `pick` returns from the accumulated output; rejects on exit or timeout. */
   waitFor<T>(pick: (p: this) => T | undefined, timeoutMs: number, what: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const check = () => {
-        let v: T | undefined;
-        try {
-          v = pick(this);
-        } catch (e) {
-          done();
-          reject(e);
-          return;
-        }
-        if (v !== undefined) {
-          done();
-          resolve(v);
-        } else if (!this.running) {
-          done();
-          reject(new Error(`process exited while waiting for ${what}\n${this.describe()}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.describe()}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-      check();
-    });
+    return waitForOutput(this, () => pick(this), timeoutMs, what);
+  }
+
+  watch(onChange: () => void): () => void {
+    this.waiters.add(onChange);
+    return () => void this.waiters.delete(onChange);
   }
 
   /** The first JSON line on stdout that satisfies `match`. */

@@ -15,6 +15,7 @@ import { isTerminalState, type FrameworkInfo, type Offer, type Resource, type Ta
 import { createLogger, silentLogger, type Logger } from '../../src/runtime/log.ts';
 import { openEmbeddedStore, type Store } from '../../src/store/index.ts';
 import { CORRAL_BIN, REPO_ROOT, eventually, jsonLines, processAlive } from './cluster.ts';
+import { waitForOutput } from './wait-output.ts';
 
 export { eventually, processAlive };
 
@@ -187,28 +188,12 @@ export class AgentProc {
 
   /** The first JSON line on stdout matching `match`; rejects if the process exits first or at the deadline. */
   waitForJson(match: (o: any) => boolean, timeoutMs: number, what: string): Promise<any> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const hit = jsonLines(this.stdout).find(match);
-        if (hit) {
-          done();
-          resolve(hit);
-        } else if (!this.running) {
-          done();
-          reject(new Error(`agent exited while waiting for ${what}\n${this.describe()}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${this.describe()}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        this.events.off('change', check);
-      };
-      this.events.on('change', check);
-      check();
-    });
+    return waitForOutput(this, () => jsonLines(this.stdout).find(match), timeoutMs, what, 'agent');
+  }
+
+  watch(onChange: () => void): () => void {
+    this.events.on('change', onChange);
+    return () => void this.events.off('change', onChange);
   }
 
   /** Resolves once listening: the agent's URL and port. */
