@@ -14,6 +14,9 @@ fi
 # Debian packages the suite needs: "binary:package".
 required=(
   ip:iproute2
+  etcd:etcd-server
+  etcdctl:etcd-client
+  nft:nftables
 )
 
 missing=()

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'METHOD_NOT_ALLOWED'
   | 'NOT_ACCEPTABLE'
   | 'CONFLICT'
+  | 'GONE'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'UNPROCESSABLE'
@@ -23,6 +24,7 @@ export const httpStatusOf: Record<ErrorCode, number> = {
   METHOD_NOT_ALLOWED: 405,
   NOT_ACCEPTABLE: 406,
   CONFLICT: 409,
+  GONE: 410,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNPROCESSABLE: 422,
@@ -68,6 +70,16 @@ export class ForbiddenError extends CorralError {
 export class ConflictError extends CorralError {
   constructor(message: string, details: Record<string, unknown> = {}) {
     super('CONFLICT', message, details);
+  }
+}
+
+/**
+ * Asked for history the store no longer has: a watch from a revision older than the retained (or
+ * compacted) history. The caller must re-read a snapshot and watch from its revision + 1.
+ */
+export class CompactedError extends CorralError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('GONE', message, details);
   }
 }
 

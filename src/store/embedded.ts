@@ -12,11 +12,13 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, unli
 import { join, resolve } from 'node:path';
 import { UnavailableError } from '../protocol/errors.ts';
 import { BackendStore, type Backend, type StoreOptions } from './core.ts';
-import type { KeyValue, Store } from './store.ts';
+import type { KeyValue } from './store.ts';
 
 export const DB_FILE = 'corral.db';
 export const LOCK_FILE = 'corral.lock';
-const SCHEMA_VERSION = 1;
+// 1: kv(key, value, mod_revision, create_revision), meta(revision).
+// 2: kv.lease, the id of the lease a key is attached to (NULL: none).
+const SCHEMA_VERSION = 2;
 
 interface Row {
   key: string;
@@ -48,10 +50,10 @@ class SqliteBackend implements Backend {
     this.rangeFromStmt = db.prepare<[string], Row>(`${cols} WHERE key >= ? ORDER BY key`);
     this.revStmt = db.prepare<[], { value: number }>(`SELECT value FROM meta WHERE name = 'revision'`);
     this.setRevStmt = db.prepare<[number]>(`UPDATE meta SET value = ? WHERE name = 'revision'`);
-    this.writeStmt = db.prepare<[string, string, number, number]>(
-      `INSERT INTO kv (key, value, mod_revision, create_revision) VALUES (?, ?, ?, ?)
+    this.writeStmt = db.prepare<[string, string, number, number, string | null]>(
+      `INSERT INTO kv (key, value, mod_revision, create_revision, lease) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision,
-         create_revision = excluded.create_revision`,
+         create_revision = excluded.create_revision, lease = excluded.lease`,
     );
     this.removeStmt = db.prepare<[string]>(`DELETE FROM kv WHERE key = ?`);
     this.tx = db.transaction((fn: () => unknown) => fn());
@@ -82,8 +84,8 @@ class SqliteBackend implements Backend {
     return this.tx.immediate(fn) as T;
   }
 
-  write(kv: KeyValue): void {
-    this.writeStmt.run(kv.key, kv.value, kv.revision, kv.createRevision);
+  write(kv: KeyValue, lease?: string): void {
+    this.writeStmt.run(kv.key, kv.value, kv.revision, kv.createRevision, lease ?? null);
   }
 
   remove(key: string): void {
@@ -101,6 +103,17 @@ class SqliteBackend implements Backend {
       this.db.close(); // checkpoints the WAL into corral.db and drops the lock
     }
   }
+}
+
+/**
+ * Leases live in the process that granted them, so keys still attached to one belong to a process
+ * that died (or never closed the store): delete them all, in one new revision, as etcd would once
+ * their TTL ran out. Runs before anyone can watch, so nobody sees these deletes as events.
+ */
+function dropOrphanedLeaseKeys(db: Database.Database): void {
+  const { n } = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM kv WHERE lease IS NOT NULL`).get()!;
+  if (n === 0) return;
+  db.exec(`DELETE FROM kv WHERE lease IS NOT NULL; UPDATE meta SET value = value + 1 WHERE name = 'revision';`);
 }
 
 function fsyncDir(dir: string): void {
@@ -133,7 +146,7 @@ function isBusy(err: unknown): boolean {
  * Opens (creating if needed) the store in dir. Rejects with UnavailableError,
  * without waiting, when another process, or this one, already has it open.
  */
-export async function openEmbeddedStore(dir: string, opts: StoreOptions = {}): Promise<Store> {
+export async function openEmbeddedStore(dir: string, opts: StoreOptions = {}): Promise<BackendStore> {
   const root = resolve(dir);
   try {
     mkdirSync(root, { recursive: true, mode: 0o700 });
@@ -170,10 +183,15 @@ export async function openEmbeddedStore(dir: string, opts: StoreOptions = {}): P
           key TEXT NOT NULL PRIMARY KEY,
           value TEXT NOT NULL,
           mod_revision INTEGER NOT NULL,
-          create_revision INTEGER NOT NULL
+          create_revision INTEGER NOT NULL,
+          lease TEXT
         );
       `);
+      // Version 1 databases lack the lease column; their keys carry no lease.
+      const cols = db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('kv')`).all();
+      if (!cols.some((c) => c.name === 'lease')) db.exec(`ALTER TABLE kv ADD COLUMN lease TEXT`);
       if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      dropOrphanedLeaseKeys(db);
     }).immediate(); // the first write: from here on this connection holds the file lock
   } catch (err) {
     db.close();

@@ -1,7 +1,7 @@
 // An in-memory Store with exactly the embedded store's semantics (both are
 // BackendStore over a different Backend), for pure tests and the simulator.
 import { BackendStore, type Backend, type StoreOptions } from './core.ts';
-import { compareKeys, type KeyValue, type Store } from './store.ts';
+import { compareKeys, type KeyValue } from './store.ts';
 
 class MemoryBackend implements Backend {
   private readonly data = new Map<string, KeyValue>();
@@ -82,6 +82,6 @@ class MemoryBackend implements Backend {
   }
 }
 
-export function createMemoryStore(opts: StoreOptions = {}): Store {
+export function createMemoryStore(opts: StoreOptions = {}): BackendStore {
   return new BackendStore(new MemoryBackend(), '(memory)', opts);
 }

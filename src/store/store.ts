@@ -23,20 +23,60 @@ export interface Condition {
   revision: number;
 }
 
-export type Op = { type: 'put'; key: string; value: string } | { type: 'delete'; key: string };
+/** A put may attach the key to a lease (Lease.id): the key is deleted when the lease ends. */
+export type Op = { type: 'put'; key: string; value: string; lease?: string } | { type: 'delete'; key: string };
 
 export interface WatchHandle {
   cancel(): void;
 }
 
+export interface WatchOptions {
+  /**
+   * Deliver every matching event with revision >= fromRevision, replaying history first (etcd's
+   * start_revision). Pair it with snapshot(): watch from snapshot.revision + 1 and no event between the
+   * read and the watch is missed. Default: the current revision + 1 (only what is committed later).
+   * A revision older than the store's retained history makes watch() throw CompactedError.
+   */
+  fromRevision?: number;
+  /**
+   * Called once if the watch ends by itself, after which it delivers nothing more. Only an etcd-backed
+   * store does that: CompactedError when the server compacted the history the watch still needed (etcd
+   * reports it on the stream, after watch() returned), UnavailableError when the server cancelled it.
+   * Local stores never call it. Without it the failure is only logged.
+   */
+  onError?: (err: Error) => void;
+}
+
+/**
+ * A lease, as etcd's: keys put with it are deleted when it ends, so a crashed owner's keys vanish by
+ * themselves after ttlMs. The store keeps it alive (keep-alive) from the process that granted it.
+ */
+export interface Lease {
+  /** The store's lease id (etcd's 64-bit id as a decimal string). */
+  readonly id: string;
+  /** Time to live the store granted (etcd rounds up to whole seconds). */
+  readonly ttlMs: number;
+  /** True once the lease has ended: revoked, expired, or its store closed. */
+  readonly lost: boolean;
+  /**
+   * cb runs once when the lease ends for any reason except revoke(): it expired (keep-alives failed
+   * for longer than its TTL) or the store closed. Runs at once (asynchronously) if already lost.
+   */
+  onLost(cb: (reason: string) => void): void;
+  /** Ends the lease now and deletes its keys. Idempotent. */
+  revoke(): Promise<void>;
+}
+
 export interface Store {
   get(key: string): Promise<KeyValue | undefined>;
   /** Returns the new global revision; ConflictError when expectedRevision does not hold. */
-  put(key: string, value: string, opts?: { expectedRevision?: number }): Promise<number>;
+  put(key: string, value: string, opts?: { expectedRevision?: number; lease?: Lease }): Promise<number>;
   /** True when the key existed (and is now gone); ConflictError when expectedRevision does not hold. */
   delete(key: string, opts?: { expectedRevision?: number }): Promise<boolean>;
   /** All keys starting with prefix ('' = everything), sorted by key (UTF-8 byte order). */
   range(prefix: string): Promise<KeyValue[]>;
+  /** range() and the global revision it was read at, atomically (for watch({ fromRevision: revision + 1 })). */
+  snapshot(prefix: string): Promise<{ kvs: KeyValue[]; revision: number }>;
   /**
    * Atomic multi-op transaction: all conditions must hold, then all ops apply
    * with one new revision; else ConflictError and nothing changes. Returns the
@@ -44,8 +84,10 @@ export interface Store {
    * not bump the revision for a write-free transaction).
    */
   commit(conditions: Condition[], ops: Op[]): Promise<number>;
-  /** Events for keys starting with prefix, committed after this call, in revision order. */
-  watch(prefix: string, listener: (ev: WatchEvent) => void): WatchHandle;
+  /** Events for keys starting with prefix, committed after this call (or from opts.fromRevision), in revision order. */
+  watch(prefix: string, listener: (ev: WatchEvent) => void, opts?: WatchOptions): WatchHandle;
+  /** A new lease of at least ttlMs, kept alive until revoke() or close(). */
+  grantLease(ttlMs: number): Promise<Lease>;
   /** Current global revision (0 for a store that was never written). */
   revision(): Promise<number>;
   /** Idempotent. Afterwards every call rejects with UnavailableError and watches stop. */
@@ -93,6 +135,35 @@ export function validateRevision(rev: unknown, path: string): asserts rev is num
   }
 }
 
+export function validateLeaseId(id: unknown, path: string): asserts id is string {
+  if (typeof id !== 'string' || id.length === 0) throw new ValidationError('must be a lease id (a non-empty string)', path);
+}
+
+/** put()'s lease option: a Lease (anything with a string id; whether it is live is the store's call). */
+export function validateLease(lease: unknown, path = 'lease'): asserts lease is Lease {
+  if (typeof lease !== 'object' || lease === null) throw new ValidationError('must be a Lease', path);
+  validateLeaseId((lease as { id?: unknown }).id, `${path}.id`);
+}
+
+export function validateTtl(ttlMs: unknown, path = 'ttlMs'): asserts ttlMs is number {
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
+    throw new ValidationError('must be a positive finite number of milliseconds', path);
+  }
+}
+
+/** Revision 0 means "now" in etcd but "from the start" to a reader, so it is refused as ambiguous. */
+export function validateWatchOptions(opts: unknown): asserts opts is WatchOptions {
+  if (opts === undefined) return;
+  if (typeof opts !== 'object' || opts === null) throw new ValidationError('must be an object', 'opts');
+  const onError = (opts as { onError?: unknown }).onError;
+  if (onError !== undefined && typeof onError !== 'function') throw new ValidationError('must be a function', 'onError');
+  const from = (opts as { fromRevision?: unknown }).fromRevision;
+  if (from === undefined) return;
+  if (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 1) {
+    throw new ValidationError('must be a positive integer', 'fromRevision');
+  }
+}
+
 /** Validates a whole commit up front, so that nothing is touched when any part is bad. */
 export function validateCommit(conditions: unknown, ops: unknown): asserts ops is Op[] {
   if (!Array.isArray(conditions)) throw new ValidationError('must be an array', 'conditions');
@@ -115,7 +186,10 @@ export function validateCommit(conditions: unknown, ops: unknown): asserts ops i
       throw new ValidationError("must be 'put' or 'delete'", `ops[${i}].type`);
     }
     validateKey(op.key, `ops[${i}].key`);
-    if (op.type === 'put') validateValue(op.value, `ops[${i}].value`);
+    if (op.type === 'put') {
+      validateValue(op.value, `ops[${i}].value`);
+      if (op.lease !== undefined) validateLeaseId(op.lease, `ops[${i}].lease`);
+    }
     // etcd rejects a transaction that writes one key twice ("duplicate key given in txn request").
     if (seen.has(op.key)) throw new ValidationError('duplicate key in one commit', `ops[${i}].key`, { key: op.key });
     seen.add(op.key);

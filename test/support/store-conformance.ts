@@ -8,15 +8,23 @@
 // be asynchronous, revisions need not start at a particular number).
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { ConflictError, UnavailableError, ValidationError } from '../../src/protocol/errors.ts';
-import { MAX_KEY_BYTES, MAX_TXN_OPS, MAX_VALUE_BYTES, type Store, type WatchEvent } from '../../src/store/store.ts';
+import { CompactedError, ConflictError, NotFoundError, UnavailableError, ValidationError } from '../../src/protocol/errors.ts';
+import { MAX_KEY_BYTES, MAX_TXN_OPS, MAX_VALUE_BYTES, type Store, type WatchEvent, type WatchOptions } from '../../src/store/store.ts';
 
 export type StoreFactory = () => Store | Promise<Store>;
 
+export interface ConformanceOptions {
+  /**
+   * Makes every revision up to the store's current one unavailable to watch({ fromRevision })
+   * (compaction, or filling a bounded history). Without it the CompactedError case is skipped.
+   */
+  compact?: (store: Store) => Promise<void>;
+}
+
 /** Collects watch events; `until(n)` waits (bounded) for at least n of them. */
-export function collect(store: Store, prefix: string) {
+export function collect(store: Store, prefix: string, opts?: WatchOptions) {
   const events: WatchEvent[] = [];
-  const handle = store.watch(prefix, (ev) => void events.push(ev));
+  const handle = store.watch(prefix, (ev) => void events.push(ev), opts);
   return {
     events,
     handle,
@@ -37,7 +45,16 @@ export const settle = () => new Promise((r) => setTimeout(r, 20));
 const keyOf = (ev: WatchEvent) => (ev.type === 'put' ? ev.kv.key : ev.key);
 const revOf = (ev: WatchEvent) => (ev.type === 'put' ? ev.kv.revision : ev.revision);
 
-export function storeConformance(name: string, factory: StoreFactory): void {
+/** Polls cond (bounded) until it holds. */
+async function until(cond: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+export function storeConformance(name: string, factory: StoreFactory, options: ConformanceOptions = {}): void {
   describe(`Store conformance: ${name}`, () => {
     const open: Store[] = [];
     const fresh = async () => {
@@ -528,6 +545,227 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       });
     });
 
+    describe('snapshot', () => {
+      it('returns range() and the revision it was read at', async () => {
+        const s = await fresh();
+        const empty = await s.snapshot('');
+        assert.deepEqual(empty.kvs, []);
+        assert.equal(empty.revision, await s.revision());
+        const r1 = await s.put('p/b', '1');
+        await s.put('q', '2');
+        const r3 = await s.put('p/a', '3');
+        const snap = await s.snapshot('p/');
+        assert.equal(snap.revision, r3);
+        assert.deepEqual(snap.kvs, [
+          { key: 'p/a', value: '3', revision: r3, createRevision: r3 },
+          { key: 'p/b', value: '1', revision: r1, createRevision: r1 },
+        ]);
+        await assert.rejects(s.snapshot('a\0'), ValidationError);
+      });
+    });
+
+    describe('watch from a revision', () => {
+      it('replays history from fromRevision, then continues live, without gaps or duplicates', async () => {
+        const s = await fresh();
+        await s.put('h/a', '0');
+        const r1 = await s.put('h/a', '1');
+        await s.put('elsewhere', 'x');
+        const r2 = await s.commit([], [
+          { type: 'put', key: 'h/b', value: '2' },
+          { type: 'delete', key: 'h/a' },
+        ]);
+        const w = collect(s, 'h/', { fromRevision: r1 });
+        const r3 = await s.put('h/c', '3');
+        const evs = await w.until(4);
+        await settle();
+        assert.deepEqual(evs, [
+          { type: 'put', kv: { key: 'h/a', value: '1', revision: r1, createRevision: r1 - 1 } },
+          { type: 'put', kv: { key: 'h/b', value: '2', revision: r2, createRevision: r2 } },
+          { type: 'delete', key: 'h/a', revision: r2 },
+          { type: 'put', kv: { key: 'h/c', value: '3', revision: r3, createRevision: r3 } },
+        ]);
+      });
+
+      it('snapshot + watch from its revision + 1 misses nothing written around it', async () => {
+        const s = await fresh();
+        const writes: Promise<number>[] = [];
+        for (let i = 0; i < 10; i++) writes.push(s.put(`g/${i % 4}`, `a${i}`));
+        const snap = await s.snapshot('g/');
+        for (let i = 0; i < 10; i++) writes.push(s.put(`g/${i % 4}`, `b${i}`));
+        const w = collect(s, 'g/', { fromRevision: snap.revision + 1 });
+        for (let i = 0; i < 10; i++) writes.push(s.put(`g/${i % 4}`, `c${i}`));
+        const revs = await Promise.all(writes);
+        const expected = revs.filter((r) => r > snap.revision).sort((a, b) => a - b);
+        await w.until(expected.length);
+        await settle();
+        assert.deepEqual(w.events.map(revOf), expected);
+        // The snapshot plus the events reproduce the final state.
+        const state = new Map(snap.kvs.map((kv) => [kv.key, kv.value]));
+        for (const e of w.events) e.type === 'put' ? state.set(e.kv.key, e.kv.value) : state.delete(e.key);
+        assert.deepEqual(state, new Map((await s.range('g/')).map((kv) => [kv.key, kv.value])));
+      });
+
+      it('a future fromRevision delivers only from there', async () => {
+        const s = await fresh();
+        const now = await s.revision();
+        const w = collect(s, '', { fromRevision: now + 2 });
+        await s.put('f', '1');
+        const r2 = await s.put('f', '2');
+        await w.until(1);
+        await settle();
+        assert.deepEqual(w.events.map(revOf), [r2]);
+      });
+
+      it('a listener cancelling itself during the replay gets nothing more', async () => {
+        const s = await fresh();
+        const r1 = await s.put('x/1', '1');
+        await s.put('x/2', '2');
+        const got: WatchEvent[] = [];
+        const h = s.watch('x/', (ev) => {
+          got.push(ev);
+          h.cancel();
+        }, { fromRevision: r1 });
+        await s.put('x/3', '3');
+        await until(() => got.length > 0, 'the first event');
+        await settle();
+        assert.equal(got.length, 1);
+        assert.equal(revOf(got[0]!), r1);
+      });
+
+      it('rejects a fromRevision that is not a positive integer', async () => {
+        const s = await fresh();
+        for (const bad of [0, -1, 1.5, NaN, '3']) {
+          assert.throws(() => s.watch('', () => {}, { fromRevision: bad as number }), ValidationError, String(bad));
+        }
+      });
+
+      it('a revision older than the retained history throws CompactedError (410)', { skip: !options.compact && 'this store cannot be made to compact' }, async () => {
+        const s = await fresh();
+        const old = await s.put('old', '1');
+        await options.compact!(s);
+        const err = (() => {
+          try {
+            s.watch('', () => {}, { fromRevision: old });
+          } catch (e) {
+            return e;
+          }
+          return undefined;
+        })();
+        assert.ok(err instanceof CompactedError, `expected CompactedError, got ${String(err)}`);
+        assert.equal(err.status, 410);
+        const now = await s.revision();
+        const w = collect(s, '', { fromRevision: now + 1 });
+        const r = await s.put('new', '1');
+        await w.until(1);
+        assert.deepEqual(w.events.map(revOf), [r]);
+      });
+    });
+
+    describe('leases', () => {
+      it('grantLease validates the TTL and returns a live lease', async () => {
+        const s = await fresh();
+        for (const bad of [0, -1, NaN, Infinity, '1000', undefined]) {
+          await assert.rejects(s.grantLease(bad as number), ValidationError, String(bad));
+        }
+        const l = await s.grantLease(5000);
+        assert.equal(typeof l.id, 'string');
+        assert.ok(l.id.length > 0);
+        assert.ok(l.ttlMs >= 5000);
+        assert.equal(l.lost, false);
+        const l2 = await s.grantLease(5000);
+        assert.notEqual(l2.id, l.id);
+      });
+
+      it('revoke deletes the lease keys in one revision; watchers see the deletes; onLost does not run', async () => {
+        const s = await fresh();
+        const lease = await s.grantLease(5000);
+        const lost: string[] = [];
+        lease.onLost((r) => lost.push(r));
+        const r1 = await s.put('l/a', '1', { lease });
+        const r2 = await s.commit([], [
+          { type: 'put', key: 'l/b', value: '2', lease: lease.id },
+          { type: 'put', key: 'l/plain', value: '3' },
+        ]);
+        assert.deepEqual(await s.get('l/a'), { key: 'l/a', value: '1', revision: r1, createRevision: r1 });
+        assert.equal((await s.get('l/b'))!.revision, r2);
+        const w = collect(s, 'l/');
+        await lease.revoke();
+        assert.equal(lease.lost, true);
+        assert.equal(await s.get('l/a'), undefined);
+        assert.equal(await s.get('l/b'), undefined);
+        assert.equal((await s.get('l/plain'))!.value, '3');
+        const evs = await w.until(2);
+        await settle();
+        assert.deepEqual(evs.map((e) => e.type).sort(), ['delete', 'delete']);
+        assert.deepEqual(evs.map(keyOf).sort(), ['l/a', 'l/b']);
+        assert.equal(revOf(evs[0]!), revOf(evs[1]!), 'one revision');
+        assert.equal(revOf(evs[0]!), await s.revision());
+        await lease.revoke(); // idempotent
+        await settle();
+        assert.deepEqual(lost, [], 'revoke is not a loss');
+      });
+
+      it('a put without the lease detaches the key (etcd semantics); a put with it re-attaches', async () => {
+        const s = await fresh();
+        const lease = await s.grantLease(5000);
+        await s.put('d/kept', '1', { lease });
+        await s.put('d/kept', '2');
+        await s.put('d/gone', '1');
+        await s.put('d/gone', '2', { lease });
+        await lease.revoke();
+        assert.equal((await s.get('d/kept'))!.value, '2');
+        assert.equal(await s.get('d/gone'), undefined);
+      });
+
+      it('leases are independent; a deleted key is no longer the lease\'s', async () => {
+        const s = await fresh();
+        const a = await s.grantLease(5000);
+        const b = await s.grantLease(5000);
+        await s.put('i/a', '1', { lease: a });
+        await s.put('i/b', '1', { lease: b });
+        await s.put('i/x', '1', { lease: a });
+        await s.delete('i/x');
+        const before = await s.revision();
+        await a.revoke();
+        assert.equal(await s.get('i/a'), undefined);
+        assert.equal((await s.get('i/b'))!.value, '1');
+        assert.equal(await s.revision(), before + 1, 'one revision for the lease, none for the already-deleted key');
+        assert.equal(b.lost, false);
+      });
+
+      it('a put or commit with an ended lease fails with NotFoundError and writes nothing', async () => {
+        const s = await fresh();
+        const lease = await s.grantLease(5000);
+        await lease.revoke();
+        const rev = await s.revision();
+        await assert.rejects(s.put('e/a', '1', { lease }), NotFoundError);
+        await assert.rejects(s.commit([], [{ type: 'put', key: 'e/b', value: '1', lease: lease.id }]), NotFoundError);
+        await assert.rejects(s.put('e/a', '1', { lease: {} as never }), ValidationError);
+        await assert.rejects(s.commit([], [{ type: 'put', key: 'e/b', value: '1', lease: '' }]), ValidationError);
+        assert.equal(await s.get('e/a'), undefined);
+        assert.equal(await s.get('e/b'), undefined);
+        assert.equal(await s.revision(), rev);
+      });
+
+      it('close ends every lease: onLost runs with a reason, and afterwards for late callbacks too', async () => {
+        const s = await fresh();
+        const lease = await s.grantLease(5000);
+        await s.put('c/a', '1', { lease });
+        const reasons: string[] = [];
+        lease.onLost((r) => reasons.push(r));
+        await s.close();
+        await until(() => reasons.length === 1, 'onLost after close');
+        assert.equal(lease.lost, true);
+        assert.equal(typeof reasons[0], 'string');
+        const late: string[] = [];
+        lease.onLost((r) => late.push(r));
+        await until(() => late.length === 1, 'a late onLost');
+        await settle();
+        assert.equal(reasons.length, 1, 'once');
+        await lease.revoke(); // harmless after close
+      });
+    });
+
     describe('close', () => {
       it('is idempotent, and afterwards every call fails with UnavailableError', async () => {
         const s = await fresh();
@@ -540,7 +778,10 @@ export function storeConformance(name: string, factory: StoreFactory): void {
         await assert.rejects(s.range(''), UnavailableError);
         await assert.rejects(s.commit([], []), UnavailableError);
         await assert.rejects(s.revision(), UnavailableError);
+        await assert.rejects(s.snapshot(''), UnavailableError);
+        await assert.rejects(s.grantLease(1000), UnavailableError);
         assert.throws(() => s.watch('', () => {}), UnavailableError);
+        assert.throws(() => s.watch('', () => {}, { fromRevision: 1 }), UnavailableError);
       });
 
       it('stops watches', async () => {

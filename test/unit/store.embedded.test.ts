@@ -237,3 +237,68 @@ describe('embedded store across processes', () => {
     await s.close();
   });
 });
+
+describe('embedded store leases', () => {
+  it('keys of leases that died with their process are deleted, in one revision, when the store next opens', async () => {
+    const dir = tempDir();
+    const r = await finished(
+      child(
+        `const s = await openEmbeddedStore(DIR);
+         const lease = await s.grantLease(1000);
+         await s.put('leader', 'me', { lease });
+         await s.commit([], [{ type: 'put', key: 'member/1', value: 'x', lease: lease.id }, { type: 'put', key: 'plain', value: 'p' }]);
+         await s.put('detached', 'x', { lease });
+         await s.put('detached', 'y');
+         process.kill(process.pid, 'SIGKILL');`,
+        dir,
+      ),
+    );
+    assert.equal(r.signal, 'SIGKILL', `child should die by SIGKILL: ${r.stderr}`);
+    const s = await openEmbeddedStore(dir, { logger: quiet });
+    assert.deepEqual((await s.range('')).map((kv) => [kv.key, kv.value]), [
+      ['detached', 'y'],
+      ['plain', 'p'],
+    ]);
+    assert.equal(await s.revision(), 5, 'four writes, then one revision for the cleanup');
+    await s.close();
+    const again = await openEmbeddedStore(dir, { logger: quiet });
+    assert.equal(await again.revision(), 5, 'nothing left to clean: no new revision');
+    await again.close();
+  });
+
+  it('a clean close deletes the keys of its leases at once', async () => {
+    const dir = tempDir();
+    const s = await openEmbeddedStore(dir, { logger: quiet });
+    const lease = await s.grantLease(1000);
+    await s.put('leader', 'me', { lease });
+    await s.put('plain', 'p');
+    await s.close();
+    const db = new Database(join(dir, DB_FILE), { readonly: true });
+    assert.deepEqual(db.prepare('SELECT key, lease FROM kv ORDER BY key').all(), [{ key: 'plain', lease: null }]);
+    db.close();
+  });
+
+  it('opens a schema-1 database (no lease column), keeping its data and revision', async () => {
+    const dir = tempDir();
+    const db = new Database(join(dir, DB_FILE));
+    db.exec(`
+      CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      INSERT INTO meta (name, value) VALUES ('revision', 7);
+      CREATE TABLE kv (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL, mod_revision INTEGER NOT NULL, create_revision INTEGER NOT NULL);
+      INSERT INTO kv VALUES ('a', 'one', 7, 3);
+    `);
+    db.pragma('user_version = 1');
+    db.close();
+    const s = await openEmbeddedStore(dir, { logger: quiet });
+    assert.deepEqual(await s.get('a'), { key: 'a', value: 'one', revision: 7, createRevision: 3 });
+    assert.equal(await s.revision(), 7);
+    const lease = await s.grantLease(1000);
+    assert.equal(await s.put('b', 'two', { lease }), 8);
+    await s.put('c', 'three');
+    await s.close();
+    const check = new Database(join(dir, DB_FILE), { readonly: true });
+    assert.equal(check.pragma('user_version', { simple: true }), 2);
+    assert.deepEqual(check.prepare('SELECT key FROM kv ORDER BY key').all(), [{ key: 'a' }, { key: 'c' }]);
+    check.close();
+  });
+});

@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { CompactedError, NotFoundError } from '../../src/protocol/errors.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { storeConformance } from '../support/store-conformance.ts';
-import { createMemoryStore, openEmbeddedStore, type Op, type Store, type WatchEvent } from '../../src/store/index.ts';
+import { BackendStore, DEFAULT_HISTORY_LIMIT, createMemoryStore, openEmbeddedStore, type Op, type Store, type WatchEvent } from '../../src/store/index.ts';
 
 const quiet = createLogger('store-test', 'error', () => {});
 const dirs: string[] = [];
@@ -22,10 +23,17 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-storeConformance('memory', () => createMemoryStore({ logger: quiet }));
-storeConformance('embedded (SQLite)', () => openEmbeddedStore(join(tempDir(), 'store'), { logger: quiet }));
+// A local store keeps the last DEFAULT_HISTORY_LIMIT events: push that many more through it.
+const fillHistory = async (s: Store) => {
+  const perCommit = 128;
+  for (let i = 0; i < Math.ceil(DEFAULT_HISTORY_LIMIT / perCommit) + 1; i++) {
+    await s.commit([], Array.from({ length: perCommit }, (_, j) => ({ type: 'put' as const, key: `fill/${j}`, value: String(i) })));
+  }
+};
+storeConformance('memory', () => createMemoryStore({ logger: quiet }), { compact: fillHistory });
+storeConformance('embedded (SQLite)', () => openEmbeddedStore(join(tempDir(), 'store'), { logger: quiet }), { compact: fillHistory });
 
-const locals: [string, () => Promise<Store>][] = [
+const locals: [string, () => Promise<BackendStore>][] = [
   ['memory', async () => createMemoryStore({ logger: quiet })],
   ['embedded', () => openEmbeddedStore(tempDir(), { logger: quiet })],
 ];
@@ -66,6 +74,58 @@ for (const [name, make] of locals) {
       }, TypeError);
       assert.equal((await s.get('a'))!.value, '1');
       assert.equal(seen?.type, 'put');
+      await s.close();
+    });
+
+    it('expireLease ends a lease as if it expired: keys deleted in one revision, onLost("expired")', async () => {
+      const s = await make();
+      const lease = await s.grantLease(1000);
+      assert.equal(lease.ttlMs, 1000, 'local leases keep the TTL asked for');
+      const other = await s.grantLease(1000);
+      await s.put('lead/a', '1', { lease });
+      await s.put('lead/b', '1', { lease });
+      await s.put('lead/c', '1', { lease: other });
+      const got: WatchEvent[] = [];
+      s.watch('lead/', (ev) => void got.push(ev));
+      const reasons: string[] = [];
+      lease.onLost((r) => reasons.push(r));
+      const before = await s.revision();
+      await s.expireLease(lease.id);
+      assert.deepEqual(reasons, ['expired'], 'callbacks have run once expireLease resolves');
+      assert.equal(lease.lost, true);
+      assert.deepEqual(got, [
+        { type: 'delete', key: 'lead/a', revision: before + 1 },
+        { type: 'delete', key: 'lead/b', revision: before + 1 },
+      ]);
+      assert.deepEqual((await s.range('lead/')).map((kv) => kv.key), ['lead/c']);
+      await s.expireLease(lease.id); // already ended: no-op
+      await s.expireLease('no-such-lease');
+      assert.deepEqual(reasons, ['expired']);
+      assert.equal(other.lost, false);
+      await s.close();
+    });
+
+    it('a lease of one store is refused by another, even with the same id', async () => {
+      const a = await make();
+      const b = await make();
+      const lease = await a.grantLease(1000);
+      await b.grantLease(1000); // same counter: same id
+      await assert.rejects(b.put('k', 'v', { lease }), NotFoundError);
+      await a.close();
+      await b.close();
+    });
+
+    it('replays a watch from any retained revision, and refuses the revisions it dropped', async () => {
+      const s = name === 'memory' ? createMemoryStore({ logger: quiet, historyLimit: 3 }) : await openEmbeddedStore(tempDir(), { logger: quiet, historyLimit: 3 });
+      await s.put('a', '1'); // 1
+      await s.commit([], [{ type: 'put', key: 'b', value: '2' }, { type: 'put', key: 'c', value: '2' }]); // 2
+      await s.put('d', '3'); // 3: history is now [2, 2, 3]
+      await s.put('e', '4'); // 4: trimming drops revision 2 whole, never half a commit
+      assert.throws(() => s.watch('', () => {}, { fromRevision: 2 }), CompactedError);
+      const got: number[] = [];
+      s.watch('', (ev) => void got.push(ev.type === 'put' ? ev.kv.revision : ev.revision), { fromRevision: 3 });
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(got, [3, 4]);
       await s.close();
     });
 
