@@ -1,9 +1,11 @@
 // `corral master`: a standalone master in the foreground. SIGINT/SIGTERM
 // closes scheduler streams and the HTTP server, then the store, and exits 0.
 // Frameworks and agents survive a restart: the registry lives in the store.
+// With `--store etcd://…` it is one of several HA masters (docs/ha.md): it
+// campaigns for leadership and redirects to the leader while it follows.
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import type { MasterHandle } from '../master/index.ts';
+import type { LeadershipEvent, MasterHandle } from '../master/index.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
 import type { Store } from '../store/index.ts';
 import {
@@ -16,11 +18,17 @@ import {
   parseLogLevel,
   parsePort,
   parsePositiveInt,
+  UsageError,
 } from './common.ts';
+
+/** Election lease TTL of HA masters unless --election-ttl-ms says otherwise (= the library default). */
+const DEFAULT_ELECTION_TTL_MS = 3000;
 
 interface MasterCliOptions {
   port: number;
-  dataDir: string;
+  dataDir?: string;
+  store?: string;
+  electionTtlMs: number;
   host: string;
   hostname?: string;
   allocationIntervalMs?: number;
@@ -38,7 +46,9 @@ export function registerMaster(program: Command): void {
     .command('master')
     .description('run a master in the foreground')
     .option('--port <port>', 'listen port (0 = any free port)', parsePort, 5050)
-    .requiredOption('--data-dir <dir>', 'directory of the master store (the registry); one master per directory')
+    .option('--data-dir <dir>', 'directory of the embedded master store (the registry); one master per directory; required without --store')
+    .option('--store <url>', 'shared store for HA masters, etcd://HOST:PORT[,HOST:PORT…]: masters elect a leader in it and keep the registry there')
+    .option('--election-ttl-ms <ms>', `with --store: leadership lease TTL, i.e. how long a dead or paused leader holds up a new election`, parsePositiveInt, DEFAULT_ELECTION_TTL_MS)
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--hostname <name>', 'hostname advertised to frameworks (default: --host)')
     .option('--allocation-interval-ms <ms>', 'batch allocation period (default 1000)', parsePositiveInt)
@@ -48,31 +58,57 @@ export function registerMaster(program: Command): void {
     .option('--agent-reregister-timeout-ms <ms>', 'after a restart, how long known agents have to re-register (default 60000)', parsePositiveInt)
     .option('--min-allocatable-resources <text>', "minimum offerable quantities, Mesos syntax (default 'cpus:0.01|mem:32')")
     .option('--log-level <level>', 'debug | info | warn | error (default: $CORRAL_LOG_LEVEL or info)', parseLogLevel)
-    .option('--json', 'print {"event":"ready","master":URL} and {"event":"stopped"} as JSON lines on stdout')
+    .option('--json', 'print {"event":"ready","master":URL}, {"event":"elected"}, {"event":"deposed","reason":…} and {"event":"stopped"} as JSON lines on stdout')
     .addHelpText(
       'after',
       `
 Examples:
   corral master --data-dir /var/lib/corral/master
-  corral master --data-dir ./m --port 5050 --host 0.0.0.0 --hostname $(hostname -f)`,
+  corral master --data-dir ./m --port 5050 --host 0.0.0.0 --hostname $(hostname -f)
+  corral master --store etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379 --host 0.0.0.0 --hostname $(hostname -f)   # one of 3 HA masters`,
     )
     .action(async (opts: MasterCliOptions) => {
       await runMaster(opts);
     });
 }
 
-async function runMaster(opts: MasterCliOptions): Promise<void> {
-  const [{ startMaster }, { openEmbeddedStore }] = await Promise.all([import('../master/index.ts'), import('../store/index.ts')]);
-  const level = opts.logLevel ?? ((process.env.CORRAL_LOG_LEVEL as LogLevel | undefined) || 'info');
-  const log = createLogger('master', level);
+function logLevelOf(opts: MasterCliOptions): LogLevel {
+  return opts.logLevel ?? ((process.env.CORRAL_LOG_LEVEL as LogLevel | undefined) || 'info');
+}
+
+async function openMasterStore(opts: MasterCliOptions): Promise<{ store: Store; where: string; ha: boolean }> {
+  if (opts.store !== undefined) {
+    if (!/^etcd:\/\//.test(opts.store)) throw new UsageError(`--store: expected etcd://HOST:PORT[,HOST:PORT…], got '${opts.store}'`);
+    const { openStore } = await import('../store/open.ts');
+    try {
+      return { store: await openStore(opts.store, { logger: createLogger('store', logLevelOf(opts)) }), where: opts.store, ha: true };
+    } catch (e) {
+      throw new CliError(`cannot open the store ${opts.store}: ${(e as Error).message}`);
+    }
+  }
+  if (!opts.dataDir) throw new UsageError("required option '--data-dir <dir>' not specified (or give --store etcd://… for HA masters)");
+  const { openEmbeddedStore } = await import('../store/index.ts');
   const dataDir = resolve(opts.dataDir);
-  let store: Store;
   try {
-    store = await openEmbeddedStore(dataDir);
+    return { store: await openEmbeddedStore(dataDir), where: dataDir, ha: false };
   } catch (e) {
     if (isStoreLocked(e)) throw new CliError(`${(e as Error).message}. Is another corral master (or \`corral dev\`) using --data-dir ${dataDir}?`);
     throw e;
   }
+}
+
+async function runMaster(opts: MasterCliOptions): Promise<void> {
+  const { startMaster } = await import('../master/index.ts');
+  const log = createLogger('master', logLevelOf(opts));
+  const { store, where, ha } = await openMasterStore(opts);
+  // Leadership events may come before the ready line is out: they wait for it.
+  let ready = false;
+  const pending: LeadershipEvent[] = [];
+  const report = (e: LeadershipEvent) => {
+    if (!opts.json) return;
+    if (ready) jsonLine(e);
+    else pending.push(e);
+  };
   let master: MasterHandle;
   try {
     master = await startMaster({
@@ -87,6 +123,7 @@ async function runMaster(opts: MasterCliOptions): Promise<void> {
       ...(opts.maxAgentPingTimeouts !== undefined ? { maxAgentPingTimeouts: opts.maxAgentPingTimeouts } : {}),
       ...(opts.agentReregisterTimeoutMs !== undefined ? { agentReregisterTimeoutMs: opts.agentReregisterTimeoutMs } : {}),
       ...(opts.minAllocatableResources ? { minAllocatableResources: opts.minAllocatableResources } : {}),
+      ...(ha ? { ha: { electionTtlMs: opts.electionTtlMs, onLeadership: report } } : {}),
     });
   } catch (e) {
     await store.close().catch(() => {});
@@ -95,8 +132,11 @@ async function runMaster(opts: MasterCliOptions): Promise<void> {
   }
 
   const stopped = untilStopSignal();
-  if (opts.json) jsonLine({ event: 'ready', master: master.url, data_dir: dataDir, pid: process.pid });
-  else out(`corral master listening on ${master.url} (store ${dataDir}); Ctrl-C to stop`);
+  if (opts.json) {
+    jsonLine({ event: 'ready', master: master.url, ...(ha ? { store: where, ha: true } : { data_dir: where }), pid: process.pid });
+    ready = true;
+    for (const e of pending.splice(0)) jsonLine(e);
+  } else out(`corral master listening on ${master.url} (store ${where}${ha ? ', HA: campaigning for leadership' : ''}); Ctrl-C to stop`);
 
   const stopSignal = await stopped;
   log.info('stopping', { signal: stopSignal });

@@ -37,7 +37,10 @@ export interface MasterContext {
   readonly metrics: MasterMetrics;
   readonly registry: Registry;
   readonly masterId: string;
+  /** When the process started. */
   readonly startTime: number;
+  /** When this leadership term began (= startTime for a single master). */
+  readonly electedTime: number;
   /** Set once the HTTP server listens. */
   masterInfo: MasterInfo;
   agentLink: AgentLink;
@@ -45,6 +48,8 @@ export interface MasterContext {
   frameworks: FrameworkService;
   tasks: TaskService;
   agents: AgentService;
+  /** False once this term may no longer act (it ended, or, under HA, the process stalled): gates sends to schedulers. */
+  active(): boolean;
   /** Runs fn, logging (never throwing) whatever it throws: for timers and promise callbacks. */
   safely(what: string, fn: () => void): void;
 }

@@ -32,11 +32,14 @@ export function validateFrameworkInfo(info: FrameworkInfo, suppressedRoles: read
 export class FrameworkService {
   private readonly streams = new Map<string, SchedulerStream>();
   private seq = 0;
+  /** closeAll() ran: the term is over, no new stream may open. */
+  private closed = false;
 
   constructor(private readonly ctx: MasterContext) {}
 
   /** Sends an event on the framework's stream; false (and counted as dropped) when it has none. */
   send(fw: FrameworkEntry, event: Event): boolean {
+    if (!this.ctx.active()) return false;
     const stream = this.streams.get(fw.id);
     if (stream && stream.send(event)) return true;
     if (event.type !== 'HEARTBEAT') this.ctx.metrics.inc('master/dropped_messages');
@@ -86,6 +89,8 @@ export class FrameworkService {
         throw new UnavailableError(`Failed to persist framework ${id}: ${(e as Error).message}`);
       }
     }
+    // The master stepped down while the subscription was being persisted.
+    if (this.closed) throw new UnavailableError('This master is no longer the leading master; subscribe again');
     if (state.removedFrameworkIds.has(id) && !state.frameworks.has(id)) {
       registry.background('framework cleanup', registry.deleteFramework(id));
       return this.refuse(res, 'Framework has been removed'); // torn down while we persisted
@@ -252,6 +257,7 @@ export class FrameworkService {
 
   /** Master shutdown: ends every stream without marking frameworks disconnected. */
   closeAll(): void {
+    this.closed = true;
     const streams = [...this.streams.values()];
     this.streams.clear();
     for (const s of streams) s.close();

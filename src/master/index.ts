@@ -4,6 +4,17 @@ import type { IdSource } from '../runtime/ids.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { Transport } from '../runtime/transport.ts';
 import type { Store } from '../store/store.ts';
+import type { LeadershipEvent } from './ha.ts';
+
+export type { LeadershipEvent } from './ha.ts';
+
+/** High availability: several masters on one shared (etcd) store, one of them leading. */
+export interface MasterHaOptions {
+  /** Election lease TTL (default 3000 ms): how long a dead or paused leader keeps the others waiting. */
+  electionTtlMs?: number;
+  /** Called when this master is elected or deposed. */
+  onLeadership?: (e: LeadershipEvent) => void;
+}
 
 export interface MasterOptions {
   /** Bind address; 127.0.0.1 unless told otherwise. */
@@ -31,11 +42,18 @@ export interface MasterOptions {
   agentReregisterTimeoutMs?: number;
   /** Mesos's --min_allocatable_resources text form, default 'cpus:0.01|mem:32'. */
   minAllocatableResources?: string;
+  /**
+   * When set, the master starts as a follower and campaigns for leadership in the store: followers
+   * redirect API calls to the leader, and every registry write is fenced by the leader's election key.
+   */
+  ha?: MasterHaOptions;
 }
 
 export interface MasterHandle {
   url: string;
   port: number;
+  /** True while this master leads (always, once started, for a master without `ha`). */
+  isLeading(): boolean;
   /** Stops timers, closes scheduler streams and the HTTP server (does not close the store). */
   close(): Promise<void>;
 }

@@ -1,154 +1,147 @@
-// Composition root of the master: resolves options, recovers the registry,
-// wires the services, mounts the HTTP routes and starts the timers.
-import { parseMinAllocatable } from '../core/allocator/index.ts';
-import { emptyResources, fromMesosResources } from '../core/resources.ts';
+// Composition root of the master: resolves options, listens, and runs leadership terms (term.ts):
+// a single master leads at once, for its whole life; an HA master (options.ha) starts as a follower
+// that redirects to the leader and runs a term each time it wins the election (ha.ts).
 import { listen, Router } from '../http/server.ts';
-import { AGENT_MESSAGE_PATH } from '../protocol/internal.ts';
 import type { MasterInfo } from '../protocol/mesos.ts';
 import { systemClock } from '../runtime/clock.ts';
 import { systemIds } from '../runtime/ids.ts';
 import { createLogger } from '../runtime/log.ts';
 import { httpTransport } from '../runtime/transport.ts';
-import { agentMessageHandler } from './agent-api.ts';
-import { AgentLink } from './agent-link.ts';
-import { AgentService } from './agents.ts';
-import type { MasterConfig, MasterContext } from './context.ts';
-import { FrameworkService } from './frameworks.ts';
+import { masterInfo, resolveConfig, resolveElectionTtlMs } from './config.ts';
+import { Leadership } from './ha.ts';
 import type { MasterHandle, MasterOptions } from './index.ts';
-import { MasterMetrics } from './metrics.ts';
-import { OfferService } from './offers.ts';
-import { registerOperatorRoutes } from './operator-api.ts';
-import { Registry } from './registry.ts';
-import { schedulerHandler } from './scheduler-api.ts';
-import { MasterState, newAgentEntry } from './state.ts';
-import { TaskService } from './tasks.ts';
-import { MESOS_COMPAT_VERSION } from './version.ts';
+import { MasterMetrics, metricsSnapshot } from './metrics.ts';
+import { registerLocalRoutes } from './operator-api.ts';
+import { FollowerRouter, MasterRouter, type LeaderView } from './router.ts';
+import { MasterState } from './state.ts';
+import { startTerm, type MasterTerm, type TermDeps } from './term.ts';
 
-export const DEFAULT_MIN_ALLOCATABLE_TEXT = 'cpus:0.01|mem:32';
+export { DEFAULT_MIN_ALLOCATABLE_TEXT, ipv4NetworkOrder, resolveConfig } from './config.ts';
 
-function positive(v: number | undefined, dflt: number, name: string): number {
-  if (v === undefined) return dflt;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`master option ${name} must be a positive number, got ${v}`);
-  return v;
-}
-
-export function resolveConfig(opts: MasterOptions): MasterConfig {
-  const minText = opts.minAllocatableResources ?? DEFAULT_MIN_ALLOCATABLE_TEXT;
-  return {
-    hostname: opts.hostname ?? opts.host ?? '127.0.0.1',
-    allocationIntervalMs: positive(opts.allocationIntervalMs, 1000, 'allocationIntervalMs'),
-    offerTimeoutMs: opts.offerTimeoutMs === undefined ? undefined : positive(opts.offerTimeoutMs, 0, 'offerTimeoutMs'),
-    heartbeatIntervalSeconds: positive(opts.heartbeatIntervalSeconds, 15, 'heartbeatIntervalSeconds'),
-    agentPingTimeoutMs: positive(opts.agentPingTimeoutMs, 3000, 'agentPingTimeoutMs'),
-    maxAgentPingTimeouts: Math.ceil(positive(opts.maxAgentPingTimeouts, 3, 'maxAgentPingTimeouts')),
-    agentReregisterTimeoutMs: positive(opts.agentReregisterTimeoutMs, 60_000, 'agentReregisterTimeoutMs'),
-    minAllocatable: parseMinAllocatable(minText),
-    minAllocatableText: minText,
-  };
-}
-
-/** MasterInfo.ip: the IPv4 address as a uint32 in network byte order (127.0.0.1 → 16777343), 0 if not IPv4. */
-export function ipv4NetworkOrder(host: string): number {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(host);
-  if (!m) return 0;
-  const [a, b, c, d] = [m[1], m[2], m[3], m[4]].map(Number) as [number, number, number, number];
-  return (a + b * 2 ** 8 + c * 2 ** 16 + d * 2 ** 24) >>> 0;
-}
-
-function masterInfo(id: string, host: string, hostname: string, port: number): MasterInfo {
-  const ip = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  return {
-    id,
-    ip: ipv4NetworkOrder(ip),
-    port,
-    pid: `master@${ip}:${port}`,
-    hostname,
-    version: MESOS_COMPAT_VERSION,
-    address: { hostname, ip, port },
-  };
+/** `{ hostname, port }` of a leader record's MasterInfo, else of its URL. */
+function redirectTarget(info: unknown, url: string): { hostname: string; port: number } | undefined {
+  const i = info as Partial<MasterInfo> | undefined;
+  if (i && typeof i.hostname === 'string' && typeof i.port === 'number') return { hostname: i.hostname, port: i.port };
+  try {
+    const u = new URL(url);
+    return { hostname: u.hostname, port: Number(u.port) };
+  } catch {
+    return undefined;
+  }
 }
 
 export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   const config = resolveConfig(opts);
+  const ttlMs = opts.ha ? resolveElectionTtlMs(opts) : 0;
   const clock = opts.clock ?? systemClock;
   const ids = opts.ids ?? systemIds;
   const log = opts.log ?? createLogger('master');
   const host = opts.host ?? '127.0.0.1';
-  const masterId = ids.uuid();
-  const metrics = new MasterMetrics();
-  const registry = new Registry(opts.store, log.child('registry'));
+  const startTime = clock.now();
 
-  const ctx = {
+  let term: MasterTerm | undefined;
+  let leadership: Leadership | undefined;
+  let port = opts.port ?? 5050;
+  const info = (id: string) => masterInfo(id, host, config.hostname, port);
+
+  const view = (): LeaderView => {
+    if (!leadership) return { kind: 'self' }; // a single master recovering its registry
+    const l = leadership.leader;
+    if (!l) return { kind: 'none' };
+    if (l.id === leadership.candidateId) return { kind: 'self' };
+    // Our own record from a term that ended (the store has not told us the key is gone yet, e.g.
+    // etcd is unreachable): redirecting to ourselves would loop.
+    if (l.url === server.url) return { kind: 'none' };
+    return { kind: 'other', url: l.url };
+  };
+  const local = new Router();
+  registerLocalRoutes(local, () => {
+    if (term) return { hostname: term.ctx.masterInfo.hostname, port: term.ctx.masterInfo.port };
+    const l = leadership?.leader;
+    return l && view().kind !== 'none' ? redirectTarget(l.info, l.url) : undefined;
+  });
+  const idle = { state: new MasterState(), metrics: new MasterMetrics() };
+  const follower = new FollowerRouter(view, () => metricsSnapshot({ ...idle, now: clock.now(), startTime, elected: false }));
+  const server = await listen(
+    new MasterRouter(local, () => term?.router ?? follower),
+    { host, port, log },
+  );
+  port = server.port;
+
+  const termDeps = (masterId: string): TermDeps => ({
     config,
     clock,
     ids,
     log,
     transport: opts.transport ?? httpTransport,
-    state: new MasterState(),
-    metrics,
-    registry,
+    store: opts.store,
     masterId,
-    startTime: clock.now(),
-    masterInfo: masterInfo(masterId, host, config.hostname, opts.port ?? 5050),
-    safely(what: string, fn: () => void) {
-      try {
-        fn();
-      } catch (e) {
-        log.error(`${what} failed`, { error: (e as Error).message, stack: (e as Error).stack });
-      }
-    },
-  } as MasterContext;
-  ctx.agentLink = new AgentLink(ctx.transport, () => masterId, metrics, log.child('agent-link'));
-  ctx.offers = new OfferService(ctx);
-  ctx.frameworks = new FrameworkService(ctx);
-  ctx.tasks = new TaskService(ctx);
-  ctx.agents = new AgentService(ctx);
+    masterInfo: info(masterId),
+    startTime,
+  });
 
-  // Recover the registry: admitted agents wait for re-registration, frameworks for resubscription.
-  const snapshot = await registry.load();
-  const now = clock.now();
-  for (const rec of snapshot.agents) {
-    let total;
+  if (!opts.ha) {
+    const masterId = ids.uuid();
     try {
-      total = fromMesosResources(rec.agent_info.resources);
-    } catch {
-      total = emptyResources();
+      term = await startTerm(termDeps(masterId));
+    } catch (e) {
+      await server.close();
+      throw e;
     }
-    const unreachable = rec.unreachable_time !== undefined;
-    const agent = newAgentEntry(rec.agent_info.id.value, rec.agent_info, rec.endpoint, rec.version, total, unreachable ? 'unreachable' : 'recovered', rec.registered_time ?? now);
-    if (unreachable) agent.unreachableTime = rec.unreachable_time;
-    ctx.state.agents.set(agent.id, agent);
+    log.info('master started', { id: masterId, url: server.url });
+  } else {
+    // Ends the current term at once (synchronously: nothing of it may run after a stall is noticed).
+    const stepDown = (reason: string) => {
+      const t = term;
+      term = undefined;
+      if (!t) return;
+      t.stop();
+      log.warn('stepped down', { id: t.ctx.masterId, reason, timersLeft: t.scope.pendingTimers });
+    };
+    leadership = new Leadership({
+      store: opts.store,
+      clock,
+      ids,
+      log,
+      ttlMs,
+      url: server.url,
+      infoFor: info,
+      async begin(masterId, t, depose) {
+        const lose = (reason: string) => {
+          stepDown(reason);
+          depose(reason);
+        };
+        const started = await startTerm({
+          ...termDeps(masterId),
+          fence: t.fence,
+          onFenceLost: (e) => lose(`a registry write was fenced off: ${e.message}`),
+          // Past half the TTL without running, the lease may have lapsed (see scope.ts).
+          stall: { stallLimitMs: ttlMs / 2, onStall: (ms) => lose(`this process was stalled for ${ms} ms; leadership may have lapsed`) },
+        });
+        if (t.ended || started.scope.ended) {
+          started.stop();
+          return;
+        }
+        term = started;
+      },
+      end: stepDown,
+      onEvent: opts.ha.onLeadership,
+    });
+    leadership.start();
+    log.info('master started as a candidate for leadership', { url: server.url, electionTtlMs: ttlMs });
   }
-  for (const rec of snapshot.frameworks) {
-    if (!ctx.state.frameworks.has(rec.framework_info.id.value))
-      ctx.state.newFramework(rec.framework_info, rec.registered_time ?? now, { connected: false, recovered: true });
-  }
-  if (snapshot.agents.length || snapshot.frameworks.length)
-    log.info('registry recovered', { agents: snapshot.agents.length, frameworks: snapshot.frameworks.length });
-
-  const router = new Router();
-  router.on('*', '/api/v1/scheduler', schedulerHandler(ctx), 'text');
-  router.on('*', '/master/api/v1/scheduler', schedulerHandler(ctx), 'text');
-  router.on('POST', AGENT_MESSAGE_PATH, agentMessageHandler(ctx));
-  registerOperatorRoutes(router, ctx);
-
-  const server = await listen(router, { host, port: opts.port ?? 5050, log });
-  ctx.masterInfo = masterInfo(masterId, host, config.hostname, server.port);
-  ctx.offers.start();
-  ctx.agents.start();
-  registry.background('master info', registry.putMaster(ctx.masterInfo));
-  log.info('master started', { id: masterId, url: server.url });
 
   let closed = false;
   return {
     url: server.url,
     port: server.port,
+    isLeading: () => term !== undefined,
     async close() {
       if (closed) return;
       closed = true;
-      ctx.offers.stop();
-      ctx.agents.stop();
-      ctx.frameworks.closeAll();
+      await leadership?.close();
+      term?.stop();
+      term = undefined;
       await server.close();
     },
   };

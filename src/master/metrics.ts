@@ -114,10 +114,12 @@ export interface SnapshotInput {
   metrics: MasterMetrics;
   now: number;
   startTime: number;
+  /** Whether this master leads (HA followers report 0); default true. */
+  elected?: boolean;
 }
 
 /** The flat /metrics/snapshot object. */
-export function metricsSnapshot({ state, metrics, now, startTime }: SnapshotInput): Record<string, number> {
+export function metricsSnapshot({ state, metrics, now, startTime, elected = true }: SnapshotInput): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of metrics.counterEntries()) out[k] = v;
 
@@ -155,7 +157,7 @@ export function metricsSnapshot({ state, metrics, now, startTime }: SnapshotInpu
   }
 
   out['master/uptime_secs'] = Math.max(0, (now - startTime) / 1000);
-  out['master/elected'] = 1;
+  out['master/elected'] = elected ? 1 : 0;
   out['master/slaves_active'] = active;
   out['master/slaves_connected'] = active;
   out['master/slaves_disconnected'] = 0;

@@ -44,7 +44,7 @@ export function masterFlags(ctx: MasterContext): Record<string, string> {
 }
 
 function renderContext(ctx: MasterContext): RenderContext {
-  return { state: ctx.state, masterInfo: ctx.masterInfo, startTime: ctx.startTime, flags: masterFlags(ctx) };
+  return { state: ctx.state, masterInfo: ctx.masterInfo, startTime: ctx.startTime, electedTime: ctx.electedTime, flags: masterFlags(ctx) };
 }
 
 function snapshot(ctx: MasterContext): Record<string, number> {
@@ -159,7 +159,7 @@ async function operatorCall(ctx: MasterContext, rc: RequestContext): Promise<Rep
       return respond('GET_MASTER', 'get_master', {
         master_info: ctx.masterInfo,
         start_time: ctx.startTime / 1000,
-        elected_time: ctx.startTime / 1000,
+        elected_time: ctx.electedTime / 1000,
       });
     case 'TEARDOWN': {
       const id = call.teardown?.framework_id?.value;
@@ -174,15 +174,30 @@ async function operatorCall(ctx: MasterContext, rc: RequestContext): Promise<Rep
   }
 }
 
+/**
+ * Routes every master answers itself, leading or not: health, version and /master/redirect (to the
+ * leader, as Mesos's; `leader()` is undefined while none is known → 503).
+ */
+export function registerLocalRoutes(router: Router, leader: () => { hostname: string; port: number } | undefined): void {
+  const redirect = (): Reply => {
+    const l = leader();
+    if (!l) return text(503, 'No leading master is elected at the moment; retry shortly');
+    return { status: 307, headers: { location: `//${l.hostname}:${l.port}` } };
+  };
+  router.on(['GET', 'HEAD'], '/health', () => ({ status: 200 }));
+  router.on(['GET', 'HEAD'], '/master/health', () => ({ status: 200 }));
+  router.on(['GET', 'HEAD'], '/version', (rc) => jsonReply(BUILD_INFO, rc.query));
+  router.on(['GET', 'HEAD'], '/redirect', redirect);
+  router.on(['GET', 'HEAD'], '/master/redirect', redirect);
+}
+
+/** Routes served by the leading master from its term's state. */
 export function registerOperatorRoutes(router: Router, ctx: MasterContext): void {
   const get = (path: string, fn: (rc: RequestContext) => Reply | Promise<Reply>) => router.on(['GET', 'HEAD'], path, fn);
   const both = (path: string, fn: (rc: RequestContext) => Reply | Promise<Reply>) => {
     get(path, fn);
     get(`/master${path}`, fn);
   };
-  router.on(['GET', 'HEAD'], '/health', () => ({ status: 200 }));
-  router.on(['GET', 'HEAD'], '/master/health', () => ({ status: 200 }));
-  get('/version', (rc) => jsonReply(BUILD_INFO, rc.query));
   both('/state', (rc) => jsonReply(legacyState(renderContext(ctx)), rc.query));
   both('/state.json', (rc) => jsonReply(legacyState(renderContext(ctx)), rc.query));
   both('/state-summary', (rc) => jsonReply(legacyStateSummary(renderContext(ctx)), rc.query));
@@ -195,7 +210,6 @@ export function registerOperatorRoutes(router: Router, ctx: MasterContext): void
   );
   both('/weights', (rc) => jsonReply([], rc.query));
   get('/metrics/snapshot', (rc) => jsonReply(snapshot(ctx), rc.query));
-  both('/redirect', () => ({ status: 307, headers: { location: `//${ctx.masterInfo.hostname}:${ctx.masterInfo.port}` } }));
   router.on('POST', '/master/teardown', (rc) => teardownReply(ctx, rc), 'text');
   router.on('POST', '/teardown', (rc) => teardownReply(ctx, rc), 'text');
   router.on('*', '/api/v1', (rc) => operatorCall(ctx, rc), 'text');

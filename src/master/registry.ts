@@ -1,12 +1,15 @@
 // The master's durable registry (Mesos's registrar): admitted agents, known
 // frameworks and the master's info, as JSON values under one Store prefix.
 // Only registry changes are persisted; task state is rebuilt from agents.
-// Writes to one key are applied in call order.
+// Writes to one key are applied in call order. Under HA every write carries the
+// leadership term's fence (its election key at its revision), so a deposed leader
+// cannot overwrite anything: its write fails with ConflictError and onFenceLost runs.
 import { z } from 'zod';
+import { ConflictError, UnavailableError } from '../protocol/errors.ts';
 import { FrameworkInfo, ID, type MasterInfo } from '../protocol/mesos.ts';
 import { WireAgentInfo } from '../protocol/internal.ts';
 import type { Logger } from '../runtime/log.ts';
-import type { Store } from '../store/store.ts';
+import type { Condition, Op, Store } from '../store/store.ts';
 
 export const REGISTRY_PREFIX = '/corral/registry';
 
@@ -30,14 +33,33 @@ export interface RegistrySnapshot {
   frameworks: FrameworkRecord[];
 }
 
+export interface RegistryOptions {
+  prefix?: string;
+  /** Conditions every write is made under (the term's fence); none for a single master. */
+  fence?: readonly Condition[];
+  /** A write failed because the fence no longer holds: leadership is lost. */
+  onFenceLost?: (err: ConflictError) => void;
+}
+
 export class Registry {
   private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly prefix: string;
+  private readonly fence: Condition[];
+  private sealed = false;
 
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
-    private readonly prefix = REGISTRY_PREFIX,
-  ) {}
+    private readonly opts: RegistryOptions = {},
+  ) {
+    this.prefix = opts.prefix ?? REGISTRY_PREFIX;
+    this.fence = [...(opts.fence ?? [])];
+  }
+
+  /** Refuses every later write (the term ended): even one whose fence would still hold for a moment. */
+  seal(): void {
+    this.sealed = true;
+  }
 
   private agentKey = (id: string) => `${this.prefix}/agents/${id}`;
   private frameworkKey = (id: string) => `${this.prefix}/frameworks/${id}`;
@@ -86,8 +108,18 @@ export class Registry {
     const next = prev
       .catch(() => undefined)
       .then(async () => {
-        if (value === undefined) await this.store.delete(key);
-        else await this.store.put(key, value);
+        if (this.sealed) throw new UnavailableError('this master no longer leads; registry write refused', { key });
+        const op: Op = value === undefined ? { type: 'delete', key } : { type: 'put', key, value };
+        try {
+          await this.store.commit(this.fence, [op]);
+        } catch (e) {
+          // The ops are unconditional: only the fence can make the commit conflict.
+          if (e instanceof ConflictError && this.fence.length > 0) {
+            this.sealed = true;
+            this.opts.onFenceLost?.(e);
+          }
+          throw e;
+        }
       });
     this.chains.set(key, next);
     void next.finally(() => {

@@ -14,6 +14,8 @@ export interface RenderContext {
   state: MasterState;
   masterInfo: MasterInfo;
   startTime: number;
+  /** When this master's leadership term began (default: startTime). */
+  electedTime?: number;
   flags: Record<string, string>;
 }
 
@@ -176,7 +178,7 @@ export function legacyState(rc: RenderContext): Record<string, unknown> {
   return {
     ...BUILD_INFO,
     start_time: rc.startTime / 1000,
-    elected_time: rc.startTime / 1000,
+    elected_time: (rc.electedTime ?? rc.startTime) / 1000,
     id: masterInfo.id,
     pid: masterInfo.pid,
     hostname: masterInfo.hostname,

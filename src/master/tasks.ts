@@ -168,7 +168,8 @@ export class TaskService {
     if (!fw) return;
     const last = report.statuses.at(-1);
     if (last) this.record(task, statusFor(fw, last));
-    if (report.status_update_state) task.statusUpdateState = stateFor(fw, report.status_update_state);
+    // No unacknowledged update on the agent: the framework's latest is the agent's state, not whatever the master said meanwhile (TASK_UNREACHABLE).
+    task.statusUpdateState = stateFor(fw, report.status_update_state ?? report.state);
     if (report.status_update_uuid) task.statusUpdateUuid = report.status_update_uuid;
     task.deliveryPending = false;
     this.transition(task, stateFor(fw, report.state), last?.source ?? 'SOURCE_AGENT', last?.reason);

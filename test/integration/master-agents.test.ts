@@ -166,6 +166,9 @@ describe('health checks', () => {
     assert.equal((await a.reregister()).type, 'REREGISTERED');
     const back = await pa.waitForUpdate('pa-task', 'TASK_RUNNING', { from: healMark });
     assert.equal(back.reason, 'REASON_AGENT_REREGISTERED');
+    const r2 = pa.mark();
+    await pa.call({ type: 'RECONCILE', reconcile: { tasks: [{ task_id: { value: 'pa-task' } }] } });
+    assert.equal((await pa.waitForUpdate('pa-task', undefined, { from: r2 })).state, 'TASK_RUNNING', 'reconciliation after the heal');
     await legacy.waitForUpdate('legacy-task', 'TASK_RUNNING', { from: legacyHeal });
     m = await c.metrics();
     assert.equal(m['master/slaves_unreachable'], 0);
