@@ -1,11 +1,18 @@
 // (Re-)registration with the master: REGISTER_AGENT for a new agent, REREGISTER_AGENT (same id, with its
 // tasks) after a restart or whenever the master asks, retried with exponential backoff (plus jitter) until
 // the master accepts. A ping watchdog re-registers when the master has not pinged for 3 intervals.
+//
+// The master is the *leading* master, found through a MasterLocator: every attempt asks it where the
+// leader is now, a leader that cannot be reached is reported back to it, and a locator that learns of
+// a new leader by itself (etcd) makes a registered agent re-register with the new one at once, with
+// its id and its tasks (the new leader's PING with its new master id would too, but only once that
+// leader knows where the agent is).
+import type { LeaderInfo, MasterLocator } from '../client/master-locator.ts';
 import { AGENT_MESSAGE_PATH, type AgentToMaster, type MasterReply } from '../protocol/internal.ts';
 import type { Clock, TimerHandle } from '../runtime/clock.ts';
 import type { IdSource } from '../runtime/ids.ts';
 import type { Logger } from '../runtime/log.ts';
-import type { Transport } from '../runtime/transport.ts';
+import type { Transport, TransportResponse } from '../runtime/transport.ts';
 
 export const MISSED_PINGS_BEFORE_REREGISTER = 3;
 
@@ -14,7 +21,8 @@ export interface RegistrarDeps {
   ids: IdSource;
   log: Logger;
   transport: Transport;
-  masterUrl: string;
+  /** Where the leading master is. */
+  locator: MasterLocator;
   backoffMs: number;
   maxBackoffMs: number;
   /** The registration message for the current id (undefined: a new agent). */
@@ -33,11 +41,16 @@ export class Registrar {
   private state: State = 'idle';
   agentId?: string;
   masterId?: string;
+  /** Base URL of the master that accepted the last registration. */
+  masterUrl?: string;
   pingIntervalMs = 5000;
   private lastPingAt = 0;
   private watchdog?: TimerHandle;
   private retry?: TimerHandle;
   private waiters: ((id: string) => void)[] = [];
+  private unwatchLeader?: () => void;
+  /** The leader the locator announced last (a change during a registration is checked after it). */
+  private announced?: LeaderInfo;
   /** Counts attempts, for logs and tests. */
   attempts = 0;
 
@@ -49,7 +62,33 @@ export class Registrar {
 
   start(agentId: string | undefined): void {
     this.agentId = agentId;
+    this.unwatchLeader = this.deps.locator.onChange((l) => this.leaderChanged(l));
     this.trigger(agentId ? 'recovered checkpoint' : 'new agent');
+  }
+
+  private leaderChanged(l: LeaderInfo | undefined): void {
+    this.announced = l;
+    if (!l || this.state !== 'registered') return;
+    const sameMaster = l.url === this.masterUrl && (l.id === undefined || l.id === this.masterId);
+    if (!sameMaster) this.trigger(`the leading master is now ${l.url}${l.id ? ` (${l.id})` : ''}`);
+  }
+
+  /**
+   * POSTs an agent → master message to the leading master (a follower's 307 is followed by the
+   * transport). A leader that cannot be reached, or a follower that knows none (503), is reported to
+   * the locator so that the next send looks again.
+   */
+  async sendToMaster(message: AgentToMaster, timeoutMs = 5000): Promise<TransportResponse & { url: string }> {
+    const url = await this.deps.locator.current();
+    let res: TransportResponse;
+    try {
+      res = await this.deps.transport.post(url + AGENT_MESSAGE_PATH, message, { timeoutMs });
+    } catch (e) {
+      this.deps.locator.invalidate(url, 'unreachable');
+      throw e;
+    }
+    if (res.status === 503) this.deps.locator.invalidate(url, 'refused');
+    return { ...res, url };
   }
 
   /** Starts a (re-)registration unless one is already under way. */
@@ -68,11 +107,11 @@ export class Registrar {
     this.attempts++;
     const previousId = this.agentId;
     try {
-      const res = await this.deps.transport.post(this.deps.masterUrl + AGENT_MESSAGE_PATH, this.deps.message(previousId), { timeoutMs: 5000 });
+      const res = await this.sendToMaster(this.deps.message(previousId));
       if (this.state !== 'registering') return;
       const reply = res.body as MasterReply | undefined;
       if (res.status === 200 && (reply?.type === 'REGISTERED' || reply?.type === 'REREGISTERED')) {
-        await this.accepted(reply, previousId);
+        await this.accepted(reply, previousId, res.url);
         return;
       }
       if (reply?.type === 'SHUTDOWN') {
@@ -89,10 +128,11 @@ export class Registrar {
     this.retry = this.deps.clock.setTimeout(() => void this.attempt(Math.min(backoffMs * 2, this.deps.maxBackoffMs)), delay);
   }
 
-  private async accepted(reply: Extract<MasterReply, { type: 'REGISTERED' | 'REREGISTERED' }>, previousId: string | undefined): Promise<void> {
+  private async accepted(reply: Extract<MasterReply, { type: 'REGISTERED' | 'REREGISTERED' }>, previousId: string | undefined, url: string): Promise<void> {
     const id = reply.agent_id.value;
     this.agentId = id;
     this.masterId = reply.master_id;
+    this.masterUrl = url;
     if (reply.ping_interval_seconds > 0) this.pingIntervalMs = reply.ping_interval_seconds * 1000;
     try {
       await this.deps.onRegistered(id, previousId);
@@ -104,11 +144,14 @@ export class Registrar {
     this.deps.log.info(reply.type === 'REGISTERED' ? 'registered with the master' : 're-registered with the master', {
       agent_id: id,
       master_id: reply.master_id,
+      master: url,
     });
     this.lastPingAt = this.deps.clock.now();
     this.watchdog = this.deps.clock.setInterval(() => this.checkPings(), this.pingIntervalMs);
     this.deps.onConnected(true);
     for (const w of this.waiters.splice(0)) w(id);
+    // Registered with a master that stopped leading meanwhile: go to the one that leads now.
+    this.leaderChanged(this.announced);
   }
 
   /** A PING arrived. A different master id means a new leading master: re-register with it. */
@@ -131,5 +174,7 @@ export class Registrar {
     this.state = 'stopped';
     this.watchdog?.cancel();
     this.retry?.cancel();
+    this.unwatchLeader?.();
+    this.unwatchLeader = undefined;
   }
 }

@@ -3,6 +3,7 @@
 import { InvalidArgumentError, Option } from 'commander';
 import { CorralError, UnavailableError } from '../protocol/errors.ts';
 import type { LegacyResources } from '../client/operator-client.ts';
+import { parseMasterSpec } from '../client/master-spec.ts';
 
 export const DEFAULT_MASTER = 'http://127.0.0.1:5050';
 
@@ -24,15 +25,31 @@ export class UsageError extends CliError {
   }
 }
 
-/** `--master URL` with CORRAL_MASTER as the fallback. */
+/**
+ * `--master` with CORRAL_MASTER as the fallback: a master URL, a comma-separated list of master URLs,
+ * or etcd://host:port[,host:port] (the masters' etcd; the leader is read from its election). Checked
+ * here so that a typo is a usage error naming the bad part; the value stays the text as given.
+ */
 export function masterOption(description = 'master URL'): Option {
-  return new Option('--master <url>', description).env('CORRAL_MASTER').default(DEFAULT_MASTER);
+  return new Option('--master <master>', `${description}: http://host:port, a comma-separated list of them, or etcd://host:port[,host:port]`)
+    .env('CORRAL_MASTER')
+    .default(DEFAULT_MASTER)
+    .argParser(parseMasterArg);
+}
+
+export function parseMasterArg(value: string): string {
+  try {
+    parseMasterSpec(value, 'master');
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message.replace(/^master: /, ''));
+  }
+  return value.trim();
 }
 
 /** The one-line message for an error; adds hints for the common cases. */
 export function describeError(err: unknown): string {
   if (err instanceof CliError) return err.message;
-  if (err instanceof UnavailableError && err.details.peer === 'master' && /^cannot reach master/.test(err.message)) {
+  if (err instanceof UnavailableError && err.details.peer === 'master' && /^cannot reach (any )?master/.test(err.message)) {
     return `${err.message} (is \`corral dev\` running? set --master or CORRAL_MASTER to point elsewhere)`;
   }
   if (err instanceof CorralError) return err.message;

@@ -3,8 +3,13 @@
 // /metrics/snapshot, agent /state and /files/read). The types describe the
 // legacy JSON conventions (plain-string ids, flat resource objects) loosely:
 // every field a reader might miss is optional.
+//
+// Master requests go to the leader a MasterLocator names (any --master form);
+// a follower's 307 is followed, and a leader that cannot be reached is looked
+// up once more (a failover may be under way) before the error is reported.
 import type http from 'node:http';
 import { getJson, keepAliveAgent, normalizeBaseUrl } from './http.ts';
+import { invalidateReasonOf, locatorFor, type MasterLocator } from './master-locator.ts';
 
 /** Flat legacy resources: `{cpus, gpus, mem, disk, ports: "[31000-32000]"}`. */
 export type LegacyResources = Record<string, number | string>;
@@ -163,20 +168,42 @@ export interface OperatorClientOptions {
 }
 
 export class OperatorClient {
-  readonly masterUrl: string;
   private readonly agent: http.Agent = keepAliveAgent(8);
+  private readonly locator: MasterLocator;
+  private readonly ownsLocator: boolean;
+  private resolved?: string;
 
-  constructor(masterUrl: string, private readonly opts: OperatorClientOptions = {}) {
-    this.masterUrl = normalizeBaseUrl(masterUrl);
+  /** `master`: a --master string (URL, URL list, etcd://…) or a locator shared with other clients (not closed here). */
+  constructor(master: string | MasterLocator, private readonly opts: OperatorClientOptions = {}) {
+    const { locator, owned } = locatorFor(master);
+    this.locator = locator;
+    this.ownsLocator = owned;
+  }
+
+  /** The leading master last talked to, or the --master text before the first request. */
+  get masterUrl(): string {
+    return this.resolved ?? this.locator.description;
   }
 
   private get<T>(base: string, path: string, peer: string): Promise<T> {
     return getJson<T>(`${base}${path}`, { agent: this.agent, timeoutMs: this.opts.timeoutMs ?? 15_000, peer });
   }
 
-  /** GET any master path (JSON). */
-  master<T>(path: string): Promise<T> {
-    return this.get<T>(this.masterUrl, path, 'master');
+  /** GET any master path (JSON), from the leading master. */
+  async master<T>(path: string): Promise<T> {
+    const base = await this.locator.current();
+    this.resolved = base;
+    try {
+      return await this.get<T>(base, path, 'master');
+    } catch (err) {
+      const why = invalidateReasonOf(err);
+      if (!why) throw err;
+      this.locator.invalidate(base, why);
+      const next = await this.locator.current().catch(() => undefined);
+      if (next === undefined || next === base) throw err;
+      this.resolved = next;
+      return this.get<T>(next, path, 'master');
+    }
   }
 
   state(): Promise<LegacyMasterState> {
@@ -226,5 +253,6 @@ export class OperatorClient {
 
   close(): void {
     this.agent.destroy();
+    if (this.ownsLocator) void this.locator.close();
   }
 }

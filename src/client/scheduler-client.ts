@@ -6,6 +6,13 @@
 // 307 redirects (Location may be protocol-relative, `//host:port/path`) are
 // followed, and the client then talks to the redirected master.
 //
+// Which master to subscribe to comes from a MasterLocator (master-locator.ts):
+// every subscribe() asks it for the current leader, so a re-subscription after
+// a failover goes to the new leader, with the same framework id. A locator that
+// learns of a new leader by itself (etcd) also ends a stream still open to the
+// old one (a paused or partitioned leader would otherwise hold it until the
+// heartbeats run out).
+//
 // Events are delivered to `onEvent`, to `on('event')`, and per type
 // ('subscribed', 'offers', 'update', …). A Mesos ERROR event is emitted as
 // 'master-error' (never Node's special 'error'). 'disconnected' fires once when
@@ -19,7 +26,8 @@ import type { FrameworkInfo, ID, KillPolicy, MasterInfo, Offer, TaskInfo, TaskSt
 import { RecordIODecoder } from '../protocol/recordio.ts';
 import type { Call, Event, OfferOperation } from '../protocol/scheduler.ts';
 import { silentLogger, type Logger } from '../runtime/log.ts';
-import { MAX_REDIRECTS, baseOf, httpError, keepAliveAgent, normalizeBaseUrl, request, resolveLocation, unreachable } from './http.ts';
+import { MAX_REDIRECTS, baseOf, httpError, keepAliveAgent, request, resolveLocation, unreachable } from './http.ts';
+import { invalidateReasonOf, locatorFor, type LeaderInfo, type MasterLocator } from './master-locator.ts';
 
 export const SCHEDULER_PATH = '/api/v1/scheduler';
 
@@ -55,7 +63,10 @@ export interface SchedulerEvents {
 }
 
 export interface SchedulerClientOptions {
-  masterUrl: string;
+  /** A --master string: a URL, a comma-separated list of URLs, or etcd://host:port[,…]. */
+  masterUrl?: string;
+  /** Finds the leading master (shared with other clients; not closed by close()). Wins over masterUrl. */
+  locator?: MasterLocator;
   onEvent?: (ev: SchedulerEvent) => void;
   log?: Logger;
   /** Deadline for the SUBSCRIBED event after the request is sent. Default 30 s. */
@@ -82,7 +93,14 @@ export class SchedulerClient {
   private readonly log: Logger;
   private readonly streamAgent = keepAliveAgent(2);
   private readonly callAgent = keepAliveAgent(16);
-  private base: string;
+  private readonly locator: MasterLocator;
+  private readonly ownsLocator: boolean;
+  private readonly unwatchLeader: () => void;
+  /** The master this client talks to (after redirects); undefined until first resolved. */
+  private base?: string;
+  /** What the locator answered for the current subscription. */
+  private resolvedFrom?: string;
+  private subscribing = false;
   private req?: http.ClientRequest;
   private res?: http.IncomingMessage;
   private watchdog?: NodeJS.Timeout;
@@ -95,13 +113,18 @@ export class SchedulerClient {
   private draining = false;
 
   constructor(private readonly opts: SchedulerClientOptions) {
-    this.base = normalizeBaseUrl(opts.masterUrl);
     this.log = opts.log ?? silentLogger;
+    if (!opts.locator && opts.masterUrl === undefined) throw new CorralError('BAD_REQUEST', 'SchedulerClient needs masterUrl or locator');
+    const { locator, owned } = locatorFor(opts.locator ?? opts.masterUrl!, { log: this.log.child('locator') });
+    this.locator = locator;
+    this.ownsLocator = owned;
+    this.unwatchLeader = locator.onChange((l) => this.leaderChanged(l));
     this.emitter.setMaxListeners(0);
   }
 
+  /** The master this client talks to, or the --master text before the first subscription. */
   get masterUrl(): string {
-    return this.base;
+    return this.base ?? this.locator.description;
   }
   get frameworkId(): string | undefined {
     return this._frameworkId;
@@ -136,7 +159,7 @@ export class SchedulerClient {
    */
   subscribe(frameworkInfo: FrameworkInfo, sub: SubscribeOptions = {}): Promise<Subscribed> {
     if (this.closed) return Promise.reject(new UnavailableError('scheduler client is closed'));
-    if (this.req) return Promise.reject(new CorralError('CONFLICT', 'already subscribed; close() or wait for disconnected first'));
+    if (this.req || this.subscribing) return Promise.reject(new CorralError('CONFLICT', 'already subscribed; close() or wait for disconnected first'));
     const fi: FrameworkInfo = { ...frameworkInfo };
     if (!fi.id && this._frameworkId) fi.id = { value: this._frameworkId };
     const call: Record<string, unknown> = {
@@ -149,7 +172,31 @@ export class SchedulerClient {
     };
     if (fi.id) call.framework_id = fi.id;
     const body = Buffer.from(JSON.stringify(call));
-    return this.openStream(`${this.base}${SCHEDULER_PATH}`, body, 0);
+    this.subscribing = true;
+    return this.subscribeToLeader(body).finally(() => (this.subscribing = false));
+  }
+
+  /** Asks the locator for the leader now (a failover may have moved it), then opens the stream there. */
+  private async subscribeToLeader(body: Buffer): Promise<Subscribed> {
+    const leader = await this.locator.current();
+    if (this.closed) throw new UnavailableError('scheduler client is closed');
+    this.base = leader;
+    this.resolvedFrom = leader;
+    try {
+      return await this.openStream(`${leader}${SCHEDULER_PATH}`, body, 0);
+    } catch (err) {
+      // Unreachable, or answering 503: the next attempt must look again (the locator decides how).
+      const why = invalidateReasonOf(err);
+      if (why) this.locator.invalidate(leader, why);
+      throw err;
+    }
+  }
+
+  /** A locator that learns of a new leader by itself: leave a stream still open to the old one. */
+  private leaderChanged(l: LeaderInfo | undefined): void {
+    if (!l || !this.connected || !this.resolvedFrom) return;
+    if (sameBase(l.url, this.resolvedFrom) || (this.base && sameBase(l.url, this.base))) return;
+    this.lost(`the leading master is now ${l.url}`);
   }
 
   private openStream(url: string, body: Buffer, hop: number): Promise<Subscribed> {
@@ -192,7 +239,7 @@ export class SchedulerClient {
           res.resume();
           const location = res.headers.location;
           if (!location) return settle(httpError(status, 'redirect without Location', 'SUBSCRIBE'));
-          if (hop >= MAX_REDIRECTS) return settle(new UnavailableError(`too many redirects subscribing at ${this.base}`));
+          if (hop >= MAX_REDIRECTS) return settle(new UnavailableError(`too many redirects subscribing at ${this.masterUrl}`));
           const next = resolveLocation(location, url);
           this.log.info('following redirect', { from: url, to: next });
           this.base = baseOf(next);
@@ -237,7 +284,7 @@ export class SchedulerClient {
                   streamId,
                   heartbeatIntervalSeconds: this._heartbeatSeconds,
                   masterInfo: s.master_info,
-                  masterUrl: this.base,
+                  masterUrl: this.masterUrl,
                 };
                 settle(undefined, info);
               } else if (ev.type === 'ERROR') {
@@ -292,7 +339,7 @@ export class SchedulerClient {
             streamId: this._streamId ?? '',
             heartbeatIntervalSeconds: this._heartbeatSeconds,
             masterInfo: e.subscribed.master_info,
-            masterUrl: this.base,
+            masterUrl: this.masterUrl,
           } satisfies Subscribed),
         );
         break;
@@ -370,7 +417,8 @@ export class SchedulerClient {
     if (!body.framework_id && this._frameworkId) body.framework_id = { value: this._frameworkId };
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (this._streamId) headers['mesos-stream-id'] = this._streamId;
-    const res = await request(`${this.base}${SCHEDULER_PATH}`, {
+    const base = this.base ?? (await this.locator.current());
+    const res = await request(`${base}${SCHEDULER_PATH}`, {
       method: 'POST',
       headers,
       body: JSON.stringify(body),
@@ -487,6 +535,16 @@ export class SchedulerClient {
     this.teardownStream();
     this.streamAgent.destroy();
     this.callAgent.destroy();
+    this.unwatchLeader();
+    if (this.ownsLocator) void this.locator.close();
+  }
+}
+
+function sameBase(a: string, b: string): boolean {
+  try {
+    return baseOf(a) === baseOf(b);
+  } catch {
+    return a === b;
   }
 }
 

@@ -2,7 +2,12 @@
 // with backoff whenever the stream drops, and keep the offer flow right (SUPPRESS when nothing
 // needs offers, REVIVE when something does). It owns no orchestration state: events go to the
 // handlers given at construction.
+//
+// The master is found through one MasterLocator kept for the connection's life: every
+// re-subscription asks it for the leader again, so after a master failover the framework
+// re-subscribes to the new leader with its framework id.
 import os from 'node:os';
+import { locatorFor, type MasterLocator } from '../client/master-locator.ts';
 import { SchedulerClient, type Subscribed } from '../client/scheduler-client.ts';
 import type { FrameworkInfo, ID, KillPolicy, Offer, TaskInfo, TaskStatus } from '../protocol/mesos.ts';
 import type { Clock, TimerHandle } from '../runtime/clock.ts';
@@ -18,10 +23,19 @@ export interface FrameworkHandlers {
   onAgentFailure(agentId: string): void;
   /** The stored framework id was refused (framework removed): forget it and start fresh. */
   onFrameworkRemoved(message: string): Promise<void> | void;
+  /**
+   * Another scheduler subscribed with this framework id (Mesos's "Framework failed over"): the
+   * framework lives on there, so its id is kept. The connection re-subscribes after its backoff
+   * unless closed meanwhile (an HA instance that no longer leads closes it).
+   */
+  onFailedOver?(message: string): void;
 }
 
 export interface FrameworkOptions {
+  /** A --master string: a URL, a comma-separated list of URLs, or etcd://host:port[,…]. */
   masterUrl: string;
+  /** Finds the leading master instead of masterUrl (not closed by close()). */
+  masterLocator?: MasterLocator;
   name: string;
   role: string;
   user?: string;
@@ -38,6 +52,8 @@ export interface FrameworkOptions {
 }
 
 export class FrameworkConnection {
+  private readonly locator: MasterLocator;
+  private readonly ownsLocator: boolean;
   private client: SchedulerClient;
   private frameworkId?: string;
   private closed = false;
@@ -56,6 +72,9 @@ export class FrameworkConnection {
     private readonly handlers: FrameworkHandlers,
   ) {
     this.retryMs = opts.reconnectInitialMs ?? 200;
+    const { locator, owned } = locatorFor(opts.masterLocator ?? opts.masterUrl, { log: opts.log.child('locator') });
+    this.locator = locator;
+    this.ownsLocator = owned;
     this.client = this.newClient();
   }
 
@@ -73,7 +92,7 @@ export class FrameworkConnection {
   }
 
   private newClient(): SchedulerClient {
-    const c = new SchedulerClient({ masterUrl: this.opts.masterUrl, log: this.opts.log.child('scheduler-client'), subscribeTimeoutMs: 15_000, callTimeoutMs: 15_000 });
+    const c = new SchedulerClient({ locator: this.locator, log: this.opts.log.child('scheduler-client'), subscribeTimeoutMs: 15_000, callTimeoutMs: 15_000 });
     c.on('offers', (o) => this.handlers.onOffers(o));
     c.on('rescind', (id) => this.handlers.onRescind(id));
     c.on('update', (s) => this.handlers.onUpdate(s));
@@ -92,7 +111,9 @@ export class FrameworkConnection {
       this.client.close();
       this.client = this.newClient();
       this.handlers.onDisconnected();
-      void Promise.resolve(/removed|unknown framework|failed over/i.test(msg) ? this.frameworkRemoved(msg) : undefined).then(() =>
+      // Failed over is not removed: forgetting the id would orphan the framework's tasks.
+      if (/failed over/i.test(msg)) this.handlers.onFailedOver?.(msg);
+      void Promise.resolve(/removed|unknown framework/i.test(msg) ? this.frameworkRemoved(msg) : undefined).then(() =>
         this.scheduleReconnect(),
       );
     });
@@ -218,6 +239,7 @@ export class FrameworkConnection {
     this.retryTimer?.cancel();
     this.reviveTimer?.cancel();
     this.client.close();
+    if (this.ownsLocator) void this.locator.close();
   }
 }
 

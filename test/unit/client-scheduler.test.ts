@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
+import { storeMasterLocator } from '../../src/client/master-locator.ts';
 import { OperatorClient, agentUrlOf } from '../../src/client/operator-client.ts';
+import { MASTER_ELECTION } from '../../src/coordination/leader.ts';
+import { createMemoryStore, type Store } from '../../src/store/index.ts';
 import { SchedulerClient, subscribe, type SchedulerEvent } from '../../src/client/scheduler-client.ts';
 import { CorralError, UnavailableError } from '../../src/protocol/errors.ts';
 import { encodeRecord } from '../../src/protocol/recordio.ts';
@@ -22,6 +25,8 @@ interface FakeMaster {
   url: string;
   port: number;
   calls: Recorded[];
+  /** GET /master/redirect probes (the master locator's), kept out of `calls`. */
+  probes: number;
   /** Open SUBSCRIBE responses. */
   streams: http.ServerResponse[];
   onSubscribe: StreamScript;
@@ -53,6 +58,7 @@ async function fakeMaster(): Promise<FakeMaster> {
     url: '',
     port: 0,
     calls: [],
+    probes: 0,
     streams: [],
     onSubscribe: () => {},
     onCall: (_call, _req, res) => {
@@ -76,6 +82,10 @@ async function fakeMaster(): Promise<FakeMaster> {
         body = text ? JSON.parse(text) : undefined;
       } catch {
         /* keep text */
+      }
+      if (req.method === 'GET' && req.url === '/master/redirect') {
+        fm.probes++;
+        return fm.onGet(req, res);
       }
       fm.calls.push({ method: req.method!, url: req.url!, headers: req.headers, body });
       if (req.method === 'GET') return fm.onGet(req, res);
@@ -122,6 +132,23 @@ function startStream(res: http.ServerResponse, streamId = 'stream-1'): void {
 }
 
 const fi = { user: 'tester', name: 'unit' };
+
+/** Puts a master's election record, as a candidate does (the oldest key leads). */
+async function campaign(store: Store, fm: FakeMaster): Promise<string> {
+  const key = `${MASTER_ELECTION}m-${fm.port}`;
+  await store.put(key, JSON.stringify({ id: `m-${fm.port}`, url: fm.url }));
+  return key;
+}
+
+/** A fake master that accepts SUBSCRIBE with the framework id it is given (or fw-new). */
+async function subscribingMaster(): Promise<FakeMaster> {
+  const fm = await fakeMaster();
+  fm.onSubscribe = (res, call) => {
+    startStream(res, `stream-${fm.port}`);
+    res.write(encodeRecord(subscribedEvent(call.subscribe.framework_info.id?.value ?? 'fw-new')));
+  };
+  return fm;
+}
 
 describe('SchedulerClient', () => {
   test('decodes a RecordIO stream split at awkward boundaries and records the stream id', async () => {
@@ -291,6 +318,79 @@ describe('SchedulerClient', () => {
     client.close();
   });
 
+  test('after its master goes away, subscribe() goes to the new leader with the same framework id', async () => {
+    const store = createMemoryStore();
+    const a = await subscribingMaster();
+    const b = await subscribingMaster();
+    const keyA = await campaign(store, a);
+    await campaign(store, b);
+    const locator = storeMasterLocator(store, { leaderWaitMs: 5000 });
+    const client = new SchedulerClient({ locator });
+    try {
+      const first = await client.subscribe(fi);
+      assert.equal(first.masterUrl, a.url);
+      const lost = new Promise<void>((resolve) => client.once('disconnected', () => resolve()));
+      await a.close(); // SIGKILL-like: the stream breaks, the election record lingers until its lease expires
+      await lost;
+      // The record still names a: that attempt fails, and tells the locator so.
+      await assert.rejects(client.subscribe(fi), (e: unknown) => e instanceof UnavailableError && e.message.includes(a.url));
+      // The next one waits for the record to change instead of trying a again.
+      const again = client.subscribe(fi);
+      await store.delete(keyA);
+      const second = await again;
+      assert.equal(second.masterUrl, b.url);
+      assert.equal(second.frameworkId, 'fw-new');
+      const resub = b.calls.find((c) => c.body?.type === 'SUBSCRIBE')!;
+      assert.deepEqual(resub.body.framework_id, { value: 'fw-new' });
+      assert.deepEqual(resub.body.subscribe.framework_info.id, { value: 'fw-new' });
+      await client.revive();
+      assert.equal(b.calls.at(-1)!.body.type, 'REVIVE');
+      assert.equal(b.calls.at(-1)!.headers['mesos-stream-id'], `stream-${b.port}`);
+    } finally {
+      client.close();
+      await locator.close();
+      await store.close();
+    }
+  });
+
+  test('a new leader announced by the locator ends the stream still open to the old one', async () => {
+    const store = createMemoryStore();
+    const a = await subscribingMaster();
+    const b = await subscribingMaster();
+    const keyA = await campaign(store, a);
+    await campaign(store, b);
+    const locator = storeMasterLocator(store);
+    const client = new SchedulerClient({ locator });
+    try {
+      await client.subscribe(fi);
+      const lost = new Promise<string>((resolve) => client.once('disconnected', (info) => resolve(info.reason)));
+      // a is paused, say: its stream stays open, but its lease expired and b leads.
+      await store.delete(keyA);
+      assert.equal(await lost, `the leading master is now ${b.url}`);
+      const again = await client.subscribe(fi);
+      assert.equal(again.masterUrl, b.url);
+      assert.equal(again.frameworkId, 'fw-new');
+    } finally {
+      client.close();
+      await store.close();
+    }
+  });
+
+  test('a comma list: subscribe skips a dead master and follows a follower to the leader', async () => {
+    const dead = await fakeMaster();
+    await dead.close();
+    const leader = await subscribingMaster();
+    const follower = await fakeMaster();
+    follower.onGet = (_req, res) => {
+      res.writeHead(307, { location: `//127.0.0.1:${leader.port}/master/redirect`, 'content-length': '0' });
+      res.end();
+    };
+    const client = await subscribe(fi, { masterUrl: `${dead.url},${follower.url}` });
+    assert.equal(client.masterUrl, leader.url);
+    assert.equal(follower.calls.length, 0, 'the subscription went straight to the leader');
+    client.close();
+  });
+
   test('missed heartbeats count as a disconnection', async () => {
     const fm = await fakeMaster();
     fm.onSubscribe = (res) => {
@@ -375,5 +475,38 @@ describe('OperatorClient', () => {
     const dead = await fakeMaster();
     await dead.close();
     await assert.rejects(new OperatorClient(dead.url).state(), /cannot reach master at http:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+  });
+
+  test('a leader that cannot be reached is looked up once more (failover under way)', async () => {
+    const store = createMemoryStore();
+    const a = await fakeMaster();
+    const b = await fakeMaster();
+    b.onGet = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'b' }));
+    };
+    const keyA = await campaign(store, a);
+    await campaign(store, b);
+    const locator = storeMasterLocator(store, { leaderWaitMs: 5000 });
+    const op = new OperatorClient(locator);
+    // a is dying: it drops every request (its election record lingers until its lease expires).
+    const hit = new Promise<void>((resolve) => {
+      a.onGet = (req) => {
+        req.socket.destroy();
+        resolve();
+      };
+    });
+    try {
+      const state = op.state();
+      await hit;
+      // The failed request marks a as suspect; the retry waits for the election to move on.
+      await store.delete(keyA);
+      assert.equal((await state).id, 'b');
+      assert.equal(op.masterUrl, b.url);
+    } finally {
+      op.close();
+      await locator.close();
+      await store.close();
+    }
   });
 });
