@@ -4,12 +4,14 @@ import os from 'node:os';
 import { formatResources, toMesosResources } from '../core/resources.ts';
 import { listen, Router, type ServerHandle } from '../http/server.ts';
 import { parseOrThrow } from '../protocol/validate.ts';
-import { AGENT_MESSAGE_PATH, MASTER_MESSAGE_PATH, MasterToAgent, type AgentToMaster, type MasterReply } from '../protocol/internal.ts';
+import { MASTER_MESSAGE_PATH, MasterToAgent, type AgentToMaster, type MasterReply } from '../protocol/internal.ts';
 import { parseAttributeString, type Resource, type TaskState, type TaskStatus } from '../protocol/mesos.ts';
 import { systemClock } from '../runtime/clock.ts';
 import { systemIds } from '../runtime/ids.ts';
 import { createLogger } from '../runtime/log.ts';
 import { httpTransport } from '../runtime/transport.ts';
+import { locatorFor } from '../client/master-locator.ts';
+import { ValidationError } from '../protocol/errors.ts';
 import { writeJsonAtomic } from './checkpoint.ts';
 import { SandboxFiles } from './files.ts';
 import type { AgentHandle, AgentOptions } from './index.ts';
@@ -23,6 +25,8 @@ import { reregistrationReport } from './reregistration.ts';
 import { agentResources, detectMachine, gpuIndices } from './resources.ts';
 import { agentState, MESOS_VERSION } from './state-json.ts';
 import { TaskManager } from './tasks.ts';
+import { DEFAULT_RECOVERY_TIMEOUT_MS, formatDuration } from './recovery-timeout.ts';
+import { guardWorkDir } from './recovery-timeout-watchdog.ts';
 
 const isWildcard = (h: string): boolean => h === '0.0.0.0' || h === '::' || h === '';
 const hostPort = (h: string, p: number): string => (h.includes(':') ? `[${h}]:${p}` : `${h}:${p}`);
@@ -32,7 +36,9 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   const ids = opts.ids ?? systemIds;
   const log = opts.log ?? createLogger('agent');
   const transport = opts.transport ?? httpTransport;
-  const masterUrl = opts.masterUrl.replace(/\/+$/, '');
+  if (!opts.masterLocator && !opts.masterUrl) throw new ValidationError('the agent needs masterUrl or masterLocator', 'masterUrl');
+  const { locator: masterLocator, owned: ownsLocator } = locatorFor(opts.masterLocator ?? opts.masterUrl!, { log: log.child('locator') });
+  const masterUrl = opts.masterUrl ?? masterLocator.description;
   const host = opts.host ?? '127.0.0.1';
   const recoverMode = opts.recover ?? 'reconnect';
   const startedAt = clock.now();
@@ -71,7 +77,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     ids,
     log,
     transport,
-    masterUrl,
+    locator: masterLocator,
     backoffMs: opts.registrationBackoffMs ?? 100,
     maxBackoffMs: opts.registrationBackoffMaxMs ?? 5000,
     message: (agentId) => registrationMessage(agentId),
@@ -126,14 +132,13 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   async function sendStatusUpdate(frameworkId: string, status: TaskStatus, latest: TaskState | undefined): Promise<boolean> {
     const agentId = registrar.agentId;
     if (!agentId) return false;
-    const res = await transport.post(
-      masterUrl + AGENT_MESSAGE_PATH,
+    const res = await registrar.sendToMaster(
       {
         type: 'STATUS_UPDATE',
         agent_id: { value: agentId },
         update: { framework_id: { value: frameworkId }, status, ...(latest ? { latest_state: latest } : {}) },
       } satisfies AgentToMaster,
-      { timeoutMs: 5000 },
+      5000,
     );
     const reply = res.body as MasterReply | undefined;
     if (reply?.type === 'REREGISTER_REQUIRED') registrar.trigger(reply.message || 'the master asked');
@@ -141,6 +146,10 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     else if (res.status >= 400) log.warn('the master rejected a status update', { status: res.status, reply });
     return res.status >= 200 && res.status < 300 && reply?.type !== 'REREGISTER_REQUIRED' && reply?.type !== 'SHUTDOWN';
   }
+
+  // --- recovery timeout: take the work dir (and its watchdog) over from the previous agent
+  const recoveryTimeoutMs = opts.recoveryTimeoutMs ?? DEFAULT_RECOVERY_TIMEOUT_MS;
+  const guard = guardWorkDir({ workDir, timeoutMs: recoveryTimeoutMs, log });
 
   // --- recovery (act)
   if (checkpoint && recoverMode === 'cleanup') {
@@ -150,7 +159,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     checkpoint = undefined;
     recovered = [];
   } else if (checkpoint) {
-    const { orphansKilled } = tasks.recover(recovered, { agentId: checkpoint.agent_id, rebooted });
+    const { orphansKilled } = tasks.recover(recovered, { agentId: checkpoint.agent_id, rebooted, recoveryTimedOut: guard.previousTimedOut });
     if (orphansKilled) recoveryErrors.push(`killed ${orphansKilled} orphaned task process(es) that no checkpoint accounts for`);
   }
   const recoveryTimeSeconds = (clock.now() - startedAt) / 1000;
@@ -164,6 +173,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     port: String(opts.port ?? 5051),
     hostname: advertisedHost,
     recover: recoverMode,
+    recovery_timeout: formatDuration(recoveryTimeoutMs),
     switch_user: String(opts.switchUser ?? false),
     resources: opts.resources ?? formatResources(resources),
     ...(opts.attributes ? { attributes: opts.attributes } : {}),
@@ -185,7 +195,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
       used: tasks.usedResources(),
       attributes,
       flags,
-      masterHostname: safeHostname(masterUrl),
+      masterHostname: safeHostname(registrar.masterUrl ?? masterUrl),
       frameworks: tasks.frameworks.values(),
     });
   for (const p of ['/state', '/state.json', '/slave(1)/state', '/slave(1)/state.json']) router.on('GET', p, () => ({ body: state() }));
@@ -210,7 +220,10 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   router.on('GET', '/files/download', (ctx) => files.download(ctx));
   router.on('GET', '/files/download.json', (ctx) => files.download(ctx));
 
-  server = await listen(router, { host, port: opts.port ?? 5051, log });
+  server = await listen(router, { host, port: opts.port ?? 5051, log }).catch((e: unknown) => {
+    guard.stop('closed');
+    throw e;
+  });
   flags.port = String(server.port);
   log.info('agent listening', { url: server.url, work_dir: workDir, resources: formatResources(resources), recovered_agent_id: checkpoint?.agent_id });
   registrar.start(checkpoint?.agent_id);
@@ -221,7 +234,9 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     closing ??= (async () => {
       registrar.stop();
       await tasks.close(killTasks);
+      guard.stop(killTasks || shuttingDown ? 'stopped' : 'closed');
       await server!.close();
+      if (ownsLocator) await masterLocator.close();
     })();
     return closing;
   }

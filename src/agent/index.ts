@@ -1,12 +1,19 @@
 // Public entry of the agent component (contract used by the CLI and tests).
+import type { MasterLocator } from '../client/master-locator.ts';
 import type { Clock } from '../runtime/clock.ts';
 import type { IdSource } from '../runtime/ids.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { Transport } from '../runtime/transport.ts';
 
 export interface AgentOptions {
-  /** Master base URL, e.g. http://127.0.0.1:5050 */
-  masterUrl: string;
+  /**
+   * The --master string: a master base URL (http://127.0.0.1:5050), a comma-separated list of them,
+   * or the masters' etcd (etcd://host:port[,host:port]); the agent registers with the leading master
+   * and follows it when it changes. Required unless masterLocator is given.
+   */
+  masterUrl?: string;
+  /** Finds the leading master instead of masterUrl (shared; not closed by the agent). */
+  masterLocator?: MasterLocator;
   /** Bind address; 127.0.0.1 unless told otherwise. */
   host?: string;
   /** 0 picks a free port. Default 5051. */
@@ -23,6 +30,12 @@ export interface AgentOptions {
   attributes?: string;
   /** reconnect (default): re-attach to live tasks after a restart; cleanup: kill them and start fresh. */
   recover?: 'reconnect' | 'cleanup';
+  /**
+   * Mesos --recovery_timeout, in ms (default 15 min): how long tasks may outlive this agent unsupervised. A
+   * watchdog process per work dir kills them (TASK_FAILED, REASON_EXECUTOR_REREGISTRATION_TIMEOUT once an agent
+   * is back) when no agent took the work dir over within it.
+   */
+  recoveryTimeoutMs?: number;
   /** Run tasks as TaskInfo/CommandInfo/FrameworkInfo user (requires root). Default false: tasks run as the agent's user. */
   switchUser?: boolean;
   clock?: Clock;

@@ -13,6 +13,7 @@ export const knownExitPaths = (frameworks: RecoveredFramework[]): Set<string> =>
 /**
  * Kills task wrappers of this work dir that no checkpoint accounts for (a crash between spawn and the
  * task.json rename). Wrappers are recognised by argv: sh -c <script> corral-task <exit-status path> ...
+ * (watchdog.mjs, which cannot import this module, applies the same rule: change both together.)
  */
 export function killOrphans(workDir: string, known: Set<string>, log: Logger): number {
   const prefix = metaRoot(workDir) + path.sep;

@@ -4,7 +4,11 @@
 //   <work>/meta/slaves/<agent>/frameworks/<fw>/framework.json                       FrameworkInfo
 //   <work>/meta/slaves/<agent>/frameworks/<fw>/runs/<container>/                    per-task checkpoint
 //        task.json (TaskInfo, executor and container ids, sandbox), updates (append-only journal),
-//        exit_status (written by the task's wrapper)
+//        exit_status (written by the task's wrapper), recovery_timeout (written when the task was killed
+//        because its agent did not come back within --recovery-timeout)
+//   <work>/watchdog/   agent.json (the agent process watched), heartbeat (touched while it runs),
+//        watchdog.json (the watchdog's pid), watchdog.log: see recovery-timeout-watchdog.ts. Outside meta/
+//        because meta/ is wiped on a new agent id while the same agent process keeps running.
 // (Mesos nests meta runs under executors/<ex>/ too; with one task per command executor that level only
 // costs two more directory creations per launch.)
 import { join } from 'node:path';
@@ -35,3 +39,11 @@ export function sandboxDir(work: string, agentId: string, fwId: string, executor
 export const TASK_FILE = 'task.json';
 export const UPDATES_FILE = 'updates';
 export const EXIT_STATUS_FILE = 'exit_status';
+export const RECOVERY_TIMEOUT_FILE = 'recovery_timeout';
+
+/** The recovery-timeout watchdog's files (the names are repeated in watchdog.mjs, which cannot import this). */
+export const watchdogDir = (work: string): string => join(work, 'watchdog');
+export const WATCHDOG_AGENT_FILE = 'agent.json';
+export const WATCHDOG_HEARTBEAT_FILE = 'heartbeat';
+export const WATCHDOG_PID_FILE = 'watchdog.json';
+export const WATCHDOG_LOG_FILE = 'watchdog.log';

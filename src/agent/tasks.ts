@@ -30,6 +30,7 @@ import { killOrphans, knownExitPaths } from './orphans.ts';
 import { EXIT_STATUS_FILE, executorSandboxDir, frameworkInfoPath, frameworkRunsMetaDir, runMetaDir, sandboxDir, TASK_FILE, UPDATES_FILE } from './paths.ts';
 import { findPidsByArgument, isSameLiveProcess, processStartTime, signalGroup } from './proc.ts';
 import { replayJournal, type RecoveredFramework } from './recovery.ts';
+import { readRecoveryTimeoutMarker, recoveryTimeoutOutcome, writeRecoveryTimeoutMarker } from './recovery-timeout.ts';
 import { linkLatest, removeRunMeta } from './sandbox-fs.ts';
 import { StatusUpdateManager } from './status-updates.ts';
 import { buildTaskEnv, taskArgv, taskGpuCount } from './task-env.ts';
@@ -370,7 +371,20 @@ export class TaskManager {
     // The command executor's container ends with its command: reap whatever it left in its process group.
     // (Only for our own children: a re-attached group's pid may already belong to someone else.)
     if (!run.watched && run.pid !== undefined) signalGroup(run.pid, 'SIGKILL');
-    this.terminate(run, terminalOutcome(raw ?? (run.sigkilled ? { signal: 'SIGKILL' } : undefined), run.kill?.reason));
+    const exit = raw ?? (run.sigkilled ? { signal: 'SIGKILL' } : undefined);
+    if (run.watched) return this.terminateRecovered(run, exit);
+    this.terminate(run, terminalOutcome(exit, run.kill?.reason));
+  }
+
+  /**
+   * How a task that outlived an agent ended: as its exit says, unless it was killed because its agent did not
+   * come back within --recovery-timeout (the watchdog, or this agent, left a marker) and not at its framework's
+   * request. Only re-attached tasks can carry a marker, so launches never pay for the look-up.
+   */
+  private terminateRecovered(run: TaskRun, exit: RawExit | undefined): void {
+    const marker = run.kill?.reason === 'kill' ? undefined : readRecoveryTimeoutMarker(run.metaDir);
+    if (marker) return this.terminate(run, recoveryTimeoutOutcome(marker.timeout_ms), 'SOURCE_AGENT');
+    this.terminate(run, terminalOutcome(exit, run.kill?.reason));
   }
 
   /** All updates of a terminal task are acknowledged: keep it as completed and drop its checkpoint. */
@@ -534,8 +548,13 @@ export class TaskManager {
   /**
    * Re-attaches to checkpointed tasks: live processes (same pid and start time) are watched again; tasks
    * whose process ended while the agent was down get their terminal update from the wrapper's exit status.
+   * `recoveryTimedOut`: the previous agent stayed away longer than its --recovery-timeout, and live tasks are
+   * killed as its watchdog would have (in case the watchdog died too).
    */
-  recover(frameworks: RecoveredFramework[], opts: { agentId: string; rebooted: boolean }): { orphansKilled: number } {
+  recover(
+    frameworks: RecoveredFramework[],
+    opts: { agentId: string; rebooted: boolean; recoveryTimedOut?: { timeoutMs: number; goneSince: number } },
+  ): { orphansKilled: number } {
     const orphansKilled = opts.rebooted ? 0 : killOrphans(this.deps.workDir, knownExitPaths(frameworks), this.deps.log);
     for (const rf of frameworks) {
       const info = { ...rf.info, id: { value: rf.id } };
@@ -562,13 +581,20 @@ export class TaskManager {
           if (!replay.unacked.length) this.complete(run);
           continue;
         }
-        this.reattach(fw, run, replay.pid, rr.exitStatus, opts.rebooted);
+        this.reattach(fw, run, replay.pid, rr.exitStatus, opts.rebooted, opts.recoveryTimedOut);
       }
     }
     return { orphansKilled };
   }
 
-  private reattach(fw: FrameworkEntry, run: TaskRun, pid: { pid: number; startTime?: string } | undefined, exit: RawExit | undefined, rebooted: boolean): void {
+  private reattach(
+    fw: FrameworkEntry,
+    run: TaskRun,
+    pid: { pid: number; startTime?: string } | undefined,
+    exit: RawExit | undefined,
+    rebooted: boolean,
+    timedOut?: { timeoutMs: number; goneSince: number },
+  ): void {
     const exitPath = path.join(run.metaDir, EXIT_STATUS_FILE);
     if (!pid && !rebooted && exit === undefined) {
       // Crashed between spawn and the PID record? The wrapper carries its exit-status path as an argument.
@@ -588,6 +614,7 @@ export class TaskManager {
       this.armDeadline(run);
       if (run.kill) this.signal(run, 'SIGTERM');
       this.exits.watch(run as TaskRun & { pid: number });
+      if (timedOut && !run.kill) return this.killForRecoveryTimeout(run, timedOut);
       if (!run.kill) this.startHealthChecks(run);
       return;
     }
@@ -611,7 +638,21 @@ export class TaskManager {
         'SOURCE_AGENT',
       );
     }
-    this.terminate(run, terminalOutcome(exit, run.kill?.reason));
+    this.terminateRecovered(run, exit);
+  }
+
+  /** The marker first (as the watchdog does), so that the exit is reported as the timeout's even after a crash. */
+  private killForRecoveryTimeout(run: TaskRun, t: { timeoutMs: number; goneSince: number }): void {
+    this.deps.log.warn('the previous agent did not recover within its --recovery-timeout: killing a task it left running', {
+      task: run.taskId,
+      pid: run.pid,
+    });
+    try {
+      writeRecoveryTimeoutMarker(run.metaDir, { reason: 'recovery_timeout', timeout_ms: t.timeoutMs, agent_gone_since: t.goneSince, killed_at: this.deps.clock.now(), by: 'agent' });
+    } catch (e) {
+      this.deps.log.warn('could not record why the task is killed', { task: run.taskId, error: (e as Error).message });
+    }
+    this.requestKill(run, 'shutdown', this.graceMs(run));
   }
 
   // ---------------------------------------------------------------- views

@@ -7,6 +7,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { resolve } from 'node:path';
 import type { AgentHandle } from '../agent/index.ts';
+import { parseDuration } from '../agent/recovery-timeout.ts';
 import { OperatorClient, agentUrlOf, type LegacySlave } from '../client/operator-client.ts';
 import { parseAttributeString } from '../protocol/mesos.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
@@ -39,6 +40,7 @@ interface AgentCliOptions {
   resourceShare?: number;
   attributes?: string;
   recover: 'reconnect' | 'cleanup';
+  recoveryTimeout?: number;
   switchUser?: boolean;
   statusUpdateRetryMs?: number;
   statusUpdateRetryMaxMs?: number;
@@ -59,6 +61,11 @@ export function registerAgent(program: Command): void {
     .option('--resource-share <fraction>', 'offer this fraction of the detected machine (default 1)', parsePositiveNumber)
     .option('--attributes <text>', "Mesos syntax, e.g. 'rack:r1;zone:a'")
     .option('--recover <mode>', 'reconnect: re-attach to tasks left running by a previous run; cleanup: kill them', parseRecover, 'reconnect')
+    .option(
+      '--recovery-timeout <duration>',
+      'kill the tasks a stopped or crashed agent left running once no agent has taken the work dir over for this long: 15mins, 30secs, 500ms, or ms (default: 15mins, as Mesos)',
+      parseRecoveryTimeout,
+    )
     .option('--switch-user', 'run tasks as their framework/command user (requires root)')
     .option('--status-update-retry-ms <ms>', 'first retry of an unacknowledged status update; doubles each time (default 1000)', parsePositiveInt)
     .option('--status-update-retry-max-ms <ms>', 'cap of the status update retry interval (default 60000)', parsePositiveInt)
@@ -68,11 +75,13 @@ export function registerAgent(program: Command): void {
       'after',
       `
 Stopping the agent (Ctrl-C / SIGTERM) leaves its tasks running, as Mesos's agent does: start it again
-with the same --work-dir to recover them, or with --recover cleanup to kill them. (\`corral dev\`, by
-contrast, kills its tasks on Ctrl-C.)
+with the same --work-dir to recover them, or with --recover cleanup to kill them. If no agent takes the
+work dir over within --recovery-timeout, a watchdog process kills them and the next agent reports them
+TASK_FAILED. (\`corral dev\`, by contrast, kills its tasks on Ctrl-C.)
 
 Examples:
   corral agent --master http://10.0.0.1:5050 --work-dir /var/lib/corral/agent
+  corral agent --master etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379 --work-dir /var/lib/corral/agent   # HA masters: follows the leader
   corral agent --work-dir ./a2 --port 5052 --resources 'cpus:2;mem:2048' --attributes 'rack:r1'`,
     )
     .action(async (opts: AgentCliOptions) => {
@@ -87,6 +96,14 @@ Examples:
     .action(async (opts: { master: string; json?: boolean }) => {
       await listAgents(opts);
     });
+}
+
+function parseRecoveryTimeout(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
 }
 
 function parseRecover(value: string): 'reconnect' | 'cleanup' {
@@ -115,6 +132,7 @@ async function runAgent(opts: AgentCliOptions): Promise<void> {
       port: opts.port,
       workDir,
       recover: opts.recover,
+      ...(opts.recoveryTimeout !== undefined ? { recoveryTimeoutMs: opts.recoveryTimeout } : {}),
       switchUser: Boolean(opts.switchUser),
       log,
       ...(opts.hostname ? { hostname: opts.hostname } : {}),
