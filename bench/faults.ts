@@ -1,24 +1,27 @@
 // Fault benchmark (issue 4, "Figures to report"): real processes on the network-namespace lab
 // (test/harness), one fresh lab per figure. Prints JSON lines on stdout, progress on stderr.
 //
-//   node --import tsx bench/faults.ts [--rounds 30] [--seed S] [--only baseline,agent,crash,partition,random]
+//   node --import tsx bench/faults.ts [--rounds 30] [--seed S] [--require KIND,…] [--only baseline,agent,crash,partition,random]
 //
 // 1. agent process SIGKILL + restart → agent re-registered and all its tasks reconciled RUNNING (goal 2 s),
 //    with the floor measured in the same run: a fresh agent process spawned on a lab host until registered;
 // 2. host crash → replacement instances RUNNING and healthy elsewhere (goal 15 s), master at its own
 //    defaults (the `corral dev` ones: --agent-ping-timeout-ms 3000, --max-agent-ping-timeouts 3);
 // 3. partition of 20 s then heal → seconds to converge to exactly `instances`, and the peak RUNNING count;
-// 4. N seeded random fault rounds (agent SIGKILL+restart, host crash + agent restart, partition 2–6 s then
-//    heal), each followed by bounded convergence and the invariant checkers. The seed is printed first;
-//    `--seed S` replays a run. Exits non-zero on any violation or failure.
+// 4. N seeded random fault rounds (test/harness/rounds.ts: agent SIGKILL+restart, host crash + agent
+//    restart, partition 2–6 s, long partition past detection + inactiveAfterSeconds so that instances are
+//    replaced, lossy link 10–30 % for 2–5 s), each followed by lasting convergence, explicit reconciliation
+//    and the invariant checkers; one JSON line per round with its peak RUNNING count. The seed is printed
+//    first; `--seed S` replays a run (`--require long-partition,…` forces kinds into a short run, as the
+//    test does). Exits non-zero on any violation or failure.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { LabCluster } from '../test/harness/cluster.ts';
+import { LabCluster, tcpApp } from '../test/harness/cluster.ts';
 import { FaultEnv } from '../test/harness/fault-env.ts';
 import { poll } from '../test/harness/http.ts';
 import { createLab, type Lab } from '../test/harness/lab.ts';
-import { convergenceProblems, convergenceView, isTaskOfApp, peakRunning } from '../test/harness/checkers/index.ts';
-import { seededIds } from '../src/runtime/ids.ts';
+import { isTaskOfApp, peakRunning } from '../test/harness/checkers/index.ts';
+import { FAULT_KINDS, ROUNDS_SETUP, planRounds, roundsOptions, runRounds, startRoundsEnv, type FaultKind } from '../test/harness/rounds.ts';
 
 const { values } = parseArgs({
   options: {
@@ -27,6 +30,7 @@ const { values } = parseArgs({
     only: { type: 'string', default: 'baseline,agent,crash,partition,random' },
     'partition-s': { type: 'string', default: '20' },
     'timeout-s': { type: 'string', default: '2400' },
+    require: { type: 'string', default: '' },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -34,8 +38,9 @@ const SEED = values.seed !== undefined ? Number(values.seed) >>> 0 : Math.floor(
 const ONLY = new Set(values.only!.split(','));
 const PARTITION_MS = Number(values['partition-s']) * 1000;
 const TIMEOUT_MS = Number(values['timeout-s']) * 1000;
-if (!Number.isInteger(ROUNDS) || ROUNDS < 0 || !Number.isFinite(SEED) || !(PARTITION_MS > 0) || !(TIMEOUT_MS > 0)) {
-  console.error('usage: bench/faults.ts [--rounds N>=0] [--seed uint32] [--partition-s S] [--timeout-s S] [--only …]');
+const REQUIRE = values.require!.split(',').filter(Boolean) as FaultKind[];
+if (!Number.isInteger(ROUNDS) || ROUNDS < 0 || !Number.isFinite(SEED) || !(PARTITION_MS > 0) || !(TIMEOUT_MS > 0) || REQUIRE.some((k) => !FAULT_KINDS.includes(k))) {
+  console.error(`usage: bench/faults.ts [--rounds N>=0] [--seed uint32] [--require ${FAULT_KINDS.join('|')},…] [--partition-s S] [--timeout-s S] [--only …]`);
   process.exit(2);
 }
 
@@ -50,23 +55,6 @@ const TEST_MAX_PINGS = 3;
 const emit = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
 const progress = (msg: string) => process.stderr.write(`[bench:faults] ${new Date().toISOString().slice(11, 19)} ${msg}\n`);
 const secs = (ms: number) => Math.round(ms) / 1000;
-
-/** Short MESOS_TCP health checks; the task's process is the server (exec'd). */
-function tcpApp(id: string, instances: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const server = `require('net').createServer((s)=>s.end()).listen(+process.env.PORT0)`;
-  return {
-    id,
-    cmd: `exec ${JSON.stringify(process.execPath)} -e ${JSON.stringify(server)}`,
-    instances,
-    cpus: 0.1,
-    mem: 32,
-    portDefinitions: [{ port: 0, name: 'tcp' }],
-    healthChecks: [{ protocol: 'MESOS_TCP', portIndex: 0, delaySeconds: 0, intervalSeconds: 1, timeoutSeconds: 1, gracePeriodSeconds: 15, maxConsecutiveFailures: 3 }],
-    backoffSeconds: 1,
-    constraints: [['hostname', 'UNIQUE']],
-    ...extra,
-  };
-}
 
 // ------------------------------------------------------------------ lifetime: everything is bounded and torn down
 
@@ -304,128 +292,19 @@ async function partitionHeal(): Promise<void> {
 
 // ------------------------------------------------------------------ (4) seeded random rounds
 
-type Fault = 'agent-restart' | 'host-crash' | 'partition';
-const FAULTS: Fault[] = ['agent-restart', 'host-crash', 'partition'];
-const ROUND_CONVERGE_MS = 60_000;
-/** Convergence must hold this long (> inactiveAfterSeconds + a ping period) before a round counts as converged. */
-const SETTLE_MS = 4000;
-
-/**
- * Waits until the app is converged and STAYS converged for SETTLE_MS (a short partition can be noticed by
- * the master, or acted on by the orchestrator, only after the heal). Returns when the lasting convergence
- * began and how many times it was lost again.
- */
-async function waitSettled(env: FaultEnv, appId: string, instances: number, deadline: number): Promise<{ at: number; relapses: number }> {
-  let relapses = 0;
-  for (;;) {
-    const at = await env.waitConverged(appId, instances, Math.max(1000, deadline - Date.now()));
-    let stable = true;
-    while (Date.now() - at < SETTLE_MS) {
-      await new Promise((r) => setTimeout(r, 250));
-      const v = await convergenceView(env.cluster.orchestratorLocal, env.cluster.masterLocal, env.journals, appId);
-      if (convergenceProblems(v, instances).length) {
-        stable = false;
-        break;
-      }
-    }
-    if (stable) return { at, relapses };
-    relapses++;
-    if (Date.now() > deadline) throw new Error(`${appId} did not stay converged for ${SETTLE_MS} ms before the deadline`);
-  }
-}
-
+// The lab, app and timing are the harness's (ROUNDS_SETUP), shared with test/faults/random-rounds.test.ts.
 async function randomRounds(): Promise<void> {
-  const rng = seededIds(SEED).random;
-  const HOSTS = 3;
-  const INSTANCES = 2;
-  progress(`random: ${ROUNDS} rounds, seed ${SEED}, lab of ${HOSTS} agent hosts`);
+  const plans = planRounds(SEED, ROUNDS, { hosts: ROUNDS_SETUP.hosts, timing: ROUNDS_SETUP.timing, require: REQUIRE });
+  progress(`random: ${ROUNDS} rounds, seed ${SEED}, lab of ${ROUNDS_SETUP.hosts} agent hosts: ${plans.map((p) => p.fault).join(' ')}`);
   await withEnv(
-    () => FaultEnv.start({ hosts: HOSTS, observerTasksOn: [1, 2, 3], agentPingTimeoutMs: TEST_PING_MS, maxAgentPingTimeouts: TEST_MAX_PINGS }),
+    () => startRoundsEnv(),
     async (env) => {
-      const { cluster, lab } = env;
-      await cluster.createApp(tcpApp('/web', INSTANCES, { unreachableStrategy: { inactiveAfterSeconds: INACTIVE_AFTER_S, expungeAfterSeconds: 120 } }));
-      await env.waitConverged('/web', INSTANCES, 30_000);
-      const seen = new Set<string>();
-      const counts: Record<Fault, number> = { 'agent-restart': 0, 'host-crash': 0, partition: 0 };
-      const converge: number[] = [];
-      let violations = 0;
-      let failedRounds = 0;
-      const t0 = Date.now();
-      for (let round = 1; round <= ROUNDS; round++) {
-        const fault = FAULTS[Math.floor(rng() * FAULTS.length)]!;
-        const host = 1 + Math.floor(rng() * HOSTS);
-        const param = rng(); // partition length / reboot delay, drawn every round so replays stay aligned
-        counts[fault]++;
-        const agentId = cluster.agent(host).agentId!;
-        const line: Record<string, unknown> = { bench: 'faults-round', seed: SEED, round, fault, host };
-        const problems: Record<string, string[]> = {};
-        const start = Date.now();
-        try {
-          if (fault === 'agent-restart') {
-            await lab.killProcess(cluster.agent(host).proc!, 'SIGKILL');
-            const r = await cluster.startAgent(host);
-            line.spawn_to_registered_s = secs(r.spawnToRegisteredMs);
-            if (r.agentId !== agentId) problems.agentId = [`h${host} re-registered as ${r.agentId}, was ${agentId}`];
-          } else if (fault === 'host-crash') {
-            const downMs = Math.round(param * 4000);
-            line.down_s = secs(downMs);
-            line.processes_killed = (await lab.crashHost(host)).length;
-            await new Promise((r) => setTimeout(r, downMs));
-            await cluster.startAgent(host);
-          } else {
-            const cutMs = 2000 + Math.round(param * 4000);
-            line.partition_s = secs(cutMs);
-            lab.partition(host);
-            try {
-              await new Promise((r) => setTimeout(r, cutMs));
-            } finally {
-              lab.heal(host);
-            }
-          }
-          const faultDoneAt = Date.now();
-          await poll(() => agentActive(cluster, agentId), ROUND_CONVERGE_MS, `the agent of h${host} active again`);
-          const { at: convergedAt, relapses } = await waitSettled(env, '/web', INSTANCES, faultDoneAt + ROUND_CONVERGE_MS);
-          line.fault_s = secs(faultDoneAt - start);
-          line.converge_s = secs(convergedAt - faultDoneAt);
-          line.converge_relapses = relapses;
-          converge.push(convergedAt - faultDoneAt);
-          line.peak_running_processes = peakRunning(env.sampler.samples, '/web', start).live;
-        } catch (e) {
-          problems.convergence = [(e as Error).message.split('\n').slice(0, 3).join(' | ')];
-        }
-        let inv: Record<string, string[]> = {};
-        try {
-          inv = await env.checkInvariants([{ id: '/web', instances: INSTANCES }], { stopOrchestrator: round === ROUNDS });
-        } catch (e) {
-          inv = { checker: [(e as Error).message.split('\n')[0]!] };
-        }
-        for (const [k, vs] of Object.entries(inv)) {
-          // Sample-based checks look at the whole history: report each violation once, in its first round.
-          const fresh = vs.filter((v) => !seen.has(`${k}:${v}`));
-          fresh.forEach((v) => seen.add(`${k}:${v}`));
-          if (fresh.length) problems[k] = fresh;
-        }
-        const n = Object.values(problems).reduce((s, vs) => s + vs.length, 0);
-        violations += n;
-        if (n) failedRounds++;
-        emit({ ...line, round_s: secs(Date.now() - start), violations: n, ...(n ? { problems } : {}) });
-        progress(`round ${round}/${ROUNDS} ${fault} h${host}: ${n ? `${n} VIOLATION(S)` : 'ok'}`);
-      }
-      const sorted = [...converge].sort((a, b) => a - b);
-      const q = (p: number) => (sorted.length ? secs(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!) : null);
-      emit({
-        bench: 'faults-random',
-        seed: SEED,
-        rounds: ROUNDS,
-        violations,
-        failed_rounds: failedRounds,
-        faults: counts,
-        converge_p50_s: q(0.5),
-        converge_max_s: sorted.length ? secs(sorted[sorted.length - 1]!) : null,
-        total_s: secs(Date.now() - t0),
-        evidence: env.stats(),
+      const summary = await runRounds(env, plans, roundsOptions(), (r) => {
+        emit({ bench: 'faults-round', seed: SEED, ...r.line });
+        progress(`round ${r.line.round}/${ROUNDS} ${r.line.fault} h${r.line.host}: ${r.violations ? `${r.violations} VIOLATION(S)` : 'ok'}`);
       });
-      if (violations) failures.push('random');
+      emit({ bench: 'faults-random', seed: SEED, ...summary, evidence: env.stats() });
+      if (summary.violations) failures.push('random');
     },
   );
 }
@@ -434,7 +313,8 @@ async function randomRounds(): Promise<void> {
 
 const failures: string[] = [];
 async function main(): Promise<void> {
-  emit({ bench: 'faults-seed', seed: SEED, rounds: ROUNDS, replay: `npm run bench:faults -- --seed ${SEED} --rounds ${ROUNDS} --only random` });
+  const req = REQUIRE.length ? ` --require ${REQUIRE.join(',')}` : '';
+  emit({ bench: 'faults-seed', seed: SEED, rounds: ROUNDS, replay: `npm run bench:faults -- --seed ${SEED} --rounds ${ROUNDS}${req} --only random` });
   const steps: [string, () => Promise<void>][] = [
     ['baseline', () => baseline()],
     ['agent', agentRestart],

@@ -5,6 +5,7 @@
 // about itself; the master we asked keeps redirecting our requests anyway.
 import { UnavailableError } from '../protocol/errors.ts';
 import { silentLogger, type Logger } from '../runtime/log.ts';
+import { LEADING_HEADER } from '../protocol/leader-header.ts';
 import { baseOf, keepAliveAgent, requestOnce, resolveLocation } from './http.ts';
 import type { InvalidateReason, LeaderInfo, MasterLocator, MasterLocatorOptions } from './master-locator.ts';
 import type { MasterSpec } from './master-spec.ts';
@@ -122,6 +123,8 @@ export class UrlLocator implements MasterLocator {
       return { kind: 'down', error: e instanceof UnavailableError ? e : new UnavailableError(String((e as Error).message), { peer: 'master' }) };
     }
     const location = res.headers.location;
+    // The master we asked leads: keep the address we reached it by (it may advertise another one).
+    if (res.headers[LEADING_HEADER] === 'true') return { kind: 'leader', url };
     if (REDIRECTS.has(res.status) && location) {
       let target: string;
       try {
@@ -140,10 +143,11 @@ export class UrlLocator implements MasterLocator {
     return { kind: 'leader', url };
   }
 
+  /** The target must answer as the leader itself: anything else at that address (a proxy, another service) is not it. */
   private async reachable(url: string): Promise<boolean> {
     try {
-      await this.get(`${url}/master/redirect`);
-      return true;
+      const res = await this.get(`${url}/master/redirect`);
+      return res.headers[LEADING_HEADER] === 'true';
     } catch {
       return false;
     }

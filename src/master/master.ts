@@ -56,9 +56,10 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   };
   const local = new Router();
   registerLocalRoutes(local, () => {
-    if (term) return { hostname: term.ctx.masterInfo.hostname, port: term.ctx.masterInfo.port };
+    if (term) return { hostname: term.ctx.masterInfo.hostname, port: term.ctx.masterInfo.port, self: true };
     const l = leadership?.leader;
-    return l && view().kind !== 'none' ? redirectTarget(l.info, l.url) : undefined;
+    const target = l && view().kind !== 'none' ? redirectTarget(l.info, l.url) : undefined;
+    return target && { ...target, self: false };
   });
   const idle = { state: new MasterState(), metrics: new MasterMetrics() };
   const follower = new FollowerRouter(view, () => metricsSnapshot({ ...idle, now: clock.now(), startTime, elected: false }));

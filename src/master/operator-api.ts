@@ -20,6 +20,7 @@ import {
   type RenderContext,
 } from './render.ts';
 import { BUILD_INFO } from './version.ts';
+import { LEADING_HEADER } from '../protocol/leader-header.ts';
 import { toLegacyResources, toMesosResources } from '../core/resources.ts';
 
 /** Mesos TASK_LIMIT. */
@@ -178,11 +179,11 @@ async function operatorCall(ctx: MasterContext, rc: RequestContext): Promise<Rep
  * Routes every master answers itself, leading or not: health, version and /master/redirect (to the
  * leader, as Mesos's; `leader()` is undefined while none is known → 503).
  */
-export function registerLocalRoutes(router: Router, leader: () => { hostname: string; port: number } | undefined): void {
+export function registerLocalRoutes(router: Router, leader: () => { hostname: string; port: number; self: boolean } | undefined): void {
   const redirect = (): Reply => {
     const l = leader();
     if (!l) return text(503, 'No leading master is elected at the moment; retry shortly');
-    return { status: 307, headers: { location: `//${l.hostname}:${l.port}` } };
+    return { status: 307, headers: { location: `//${l.hostname}:${l.port}`, [LEADING_HEADER]: String(l.self) } };
   };
   router.on(['GET', 'HEAD'], '/health', () => ({ status: 200 }));
   router.on(['GET', 'HEAD'], '/master/health', () => ({ status: 200 }));

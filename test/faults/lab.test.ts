@@ -1,6 +1,6 @@
 // The lab itself: isolation (nothing reaches or leaves through the machine's own namespace), the faults
-// it injects (partition both ways, heal, host crash, netem or a plain "unsupported"), and cleanup in
-// every way a test can end (destroy, process exit, SIGTERM, SIGKILL + sweep).
+// it injects (partition both ways, heal, host crash, random loss, netem or a plain "unsupported"), and
+// cleanup in every way a test can end (destroy, process exit, SIGTERM, SIGKILL + sweep).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -8,8 +8,8 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { faultSuiteSkip } from '../harness/fault-env.ts';
 import { poll } from '../harness/http.ts';
-import { createLab, LabUnsupportedError, type Lab } from '../harness/lab.ts';
-import { isAlive, labIdOf, labStateDir, listNamespaces, run, sweepStaleLabs } from '../harness/netns.ts';
+import { createLab, LabUnsupportedError, netemSupported, type Lab } from '../harness/lab.ts';
+import { isAlive, labIdOf, labStateDir, listNamespaces, nftUnsupportedReason, run, sweepStaleLabs } from '../harness/netns.ts';
 import { REPO_ROOT } from '../support/cluster.ts';
 
 /** A node one-liner: an HTTP server on ADDR:PORT answering its host name; prints a ready line. */
@@ -25,6 +25,28 @@ const probe = (addr: string, port: number) => [
   `const s=require('net').connect({host:${JSON.stringify(addr)},port:${port},timeout:1500});` +
     `const out=(ok,error)=>{console.log(JSON.stringify({event:'result',ok,error}));process.exit(0)};` +
     `s.on('connect',()=>out(true));s.on('timeout',()=>out(false,'timeout'));s.on('error',e=>out(false,e.code))`,
+];
+
+/** A node one-liner: a UDP echo server on ADDR:PORT; prints a ready line. */
+const udpEcho = (addr: string, port: number) => [
+  process.execPath,
+  '-e',
+  `const d=require('dgram').createSocket('udp4');d.on('message',(m,r)=>d.send(m,r.port,r.address));` +
+    `d.bind(${port},${JSON.stringify(addr)},()=>console.log(JSON.stringify({event:'ready'})))`,
+];
+/**
+ * A node one-liner: sends N numbered datagrams to ADDR:PORT, one per millisecond, and counts the distinct
+ * echoes. A datagram is lost when its echo has not come back 500 ms after the last one that did (on a
+ * bridge the round trip is well under a millisecond): loss is only ever observable as a timeout.
+ * Prints {"event":"result","sent":N,"received":K}.
+ */
+const udpProbe = (addr: string, port: number, n: number) => [
+  process.execPath,
+  '-e',
+  `const d=require('dgram').createSocket('udp4');const got=new Set();let sent=0,last=Date.now();` +
+    `d.on('message',(m)=>{got.add(m.toString());last=Date.now()});` +
+    `const t=setInterval(()=>{if(sent<${n}){d.send(String(sent++),${port},${JSON.stringify(addr)});last=Date.now();return}` +
+    `if(got.size===${n}||Date.now()-last>500){clearInterval(t);console.log(JSON.stringify({event:'result',sent,received:got.size}));process.exit(0)}},1)`,
 ];
 
 const labNamespaces = (id: string) => listNamespaces().filter((n) => labIdOf(n) === id);
@@ -109,13 +131,78 @@ describe('fault lab', { skip: faultSuiteSkip() }, () => {
       lab.netem(2, { delayMs: 100 });
     } catch (e) {
       assert.ok(e instanceof LabUnsupportedError, `unexpected error: ${(e as Error).message}`);
-      assert.match((e as Error).message, /netem is not available/);
+      assert.match((e as Error).message, /netem is not available.*latency cannot be emulated/);
       return;
     }
     const slow = await rtt();
     assert.ok(slow >= 200, `100 ms each way should add ≥ 200 ms per request, took ${slow.toFixed(0)} ms`);
     lab.heal(2);
     assert.ok((await rtt()) < 150, 'heal removes the delay');
+  });
+
+  test('loss drops packets on a host link at random, both ways; heal removes it', { timeout: 30_000 }, async (t) => {
+    assert.ok(lab);
+    const why = nftUnsupportedReason();
+    if (why) {
+      // The same sentence the lab throws; it must name the Debian package (or the kernel's lack).
+      assert.throws(() => lab!.loss(2, 50), (e: Error) => e instanceof LabUnsupportedError && e.message === why);
+      assert.match(why, /nftables|nf_tables/);
+      return;
+    }
+    const [h1, h2] = [lab.host(1), lab.host(2)];
+    await lab.spawn(2, [], { command: server(h2.address, 7002, 'h2'), name: 'server3' });
+    await lab.spawn(2, [], { command: udpEcho(h2.address, 7003), name: 'udp-echo' });
+    let probes = 0;
+    const connect = async (from: number) => {
+      const p = await lab!.spawn(from, [], { command: probe(h2.address, 7002), name: `probe-loss-${++probes}`, ready: (o) => o.event === 'result' });
+      return (await p.waitForJson((o) => o.event === 'result', 1000, 'result')) as { ok: boolean; error?: string };
+    };
+    const udp = async (from: number, n: number) => {
+      const p = await lab!.spawn(from, [], { command: udpProbe(h2.address, 7003, n), name: `udp-probe-${++probes}`, ready: (o) => o.event === 'result', readyTimeoutMs: 15_000 });
+      return (await p.waitForJson((o) => o.event === 'result', 1000, 'result')) as { sent: number; received: number };
+    };
+    const rules = () => run('ip', ['netns', 'exec', lab!.bridgeNs, 'nft', 'list', 'ruleset']).stdout;
+
+    lab.loss(2, 100);
+    assert.equal(lab.host(2).loss, 100);
+    const cut = await connect(1);
+    assert.equal(cut.ok, false, 'h1 → h2 with 100 % loss on h2');
+    assert.equal(cut.error, 'timeout', 'packets vanish (no refusal, no unreachable)');
+    // The loss is on h2's link only: h2 still talks to itself (loopback never crosses the bridge).
+    assert.equal((await udp(2, 50)).received, 50, 'h2 → h2 must not be affected by loss on its link');
+    lab.heal(2);
+    assert.equal(lab.host(2).loss, undefined);
+    assert.doesNotMatch(rules(), /crl_loss/, 'heal leaves a loss table behind');
+    assert.equal((await connect(1)).ok, true, 'h1 → h2 after the heal');
+    assert.equal((await udp(1, 100)).received, 100, 'no loss after the heal');
+
+    // 30 % each way: an echo survives with probability 0.7² = 0.49. With 300 datagrams, 25…75 % is
+    // more than 8 standard deviations either side; the point is "some, not all".
+    const N = 300;
+    lab.loss(2, 30);
+    const r = await udp(1, N);
+    t.diagnostic(`30 % loss each way: ${r.received}/${N} UDP echoes came back`);
+    assert.equal(r.sent, N);
+    assert.ok(r.received > 0.25 * N && r.received < 0.75 * N, `30 % loss each way: ${r.received}/${N} echoes came back, expected about 49 %`);
+    lab.loss(2, 0);
+    assert.doesNotMatch(rules(), /crl_loss/, 'loss(i, 0) leaves a loss table behind');
+    assert.equal((await udp(1, 100)).received, 100, 'no loss after loss(i, 0)');
+
+    // netem() falls back to loss() for loss alone where the kernel has no netem.
+    if (!netemSupported()) {
+      lab.netem(2, { lossPct: 100 });
+      assert.equal(lab.host(2).loss, 100);
+      assert.equal((await connect(1)).ok, false);
+      lab.heal(2);
+      assert.equal((await connect(1)).ok, true);
+    }
+    assert.throws(() => lab!.loss(2, 101), /0…100/);
+  });
+
+  test('without nft, loss says which package to install', () => {
+    const why = nftUnsupportedReason('/nonexistent/nft');
+    assert.ok(why);
+    assert.match(why, /Debian package nftables: apt-get install -y nftables/);
   });
 
   test('destroy removes every namespace and the state dir; it is idempotent', { timeout: 30_000 }, async () => {

@@ -239,3 +239,23 @@ export function webApp(id: string, instances: number, extra: Record<string, unkn
     ...extra,
   };
 }
+
+/**
+ * An app whose tasks accept TCP on PORT0 (exec'd: the task's process is the server) with short agent-run
+ * MESOS_TCP health checks, one instance per host (hostname UNIQUE).
+ */
+export function tcpApp(id: string, instances: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const server = `require('net').createServer((s)=>s.end()).listen(+process.env.PORT0)`;
+  return {
+    id,
+    cmd: `exec ${JSON.stringify(process.execPath)} -e ${JSON.stringify(server)}`,
+    instances,
+    cpus: 0.1,
+    mem: 32,
+    portDefinitions: [{ port: 0, name: 'tcp' }],
+    healthChecks: [{ protocol: 'MESOS_TCP', portIndex: 0, delaySeconds: 0, intervalSeconds: 1, timeoutSeconds: 1, gracePeriodSeconds: 15, maxConsecutiveFailures: 3 }],
+    backoffSeconds: 1,
+    constraints: [['hostname', 'UNIQUE']],
+    ...extra,
+  };
+}

@@ -43,6 +43,14 @@ export class FaultEnv {
   readonly sampler: StateSampler;
   readonly observer: Observer;
   readonly events: SseEvent[] = [];
+  /**
+   * The observer's current long task on each agent host. A host crash kills it with everything else;
+   * relaunchObserverTask() gives the host a new one (new id: a task id is never reused, since the old
+   * one's terminal update is expected and anything after it would be a resurrection).
+   */
+  readonly observerTasks = new Map<number, string>();
+  /** Observer tasks that died with their host, by host (their TASK_LOST/GONE/FAILED is expected). */
+  readonly retiredObserverTasks = new Map<string, number>();
   private sse?: SseReader;
   /** Orchestrator framework id (from the master), once known. */
   orchestratorFrameworkId?: string;
@@ -90,13 +98,7 @@ export class FaultEnv {
           'the orchestrator to subscribe',
         );
       }
-      await Promise.all(
-        (opts.observerTasksOn ?? []).map(async (h) => {
-          const id = `obs-h${h}`;
-          await env!.observer.launch({ id, agentId: cluster.agent(h).agentId!, command: 'exec sleep 3600', cpus: 0.05, mem: 16, ports: 1 });
-          await env!.observer.waitForState(id, 'TASK_RUNNING', 15_000);
-        }),
-      );
+      await Promise.all((opts.observerTasksOn ?? []).map((h) => env!.launchObserverTask(h, `obs-h${h}`)));
       return env;
     } catch (e) {
       env?.stop();
@@ -105,6 +107,25 @@ export class FaultEnv {
       (e as Error).message += `\n${text}`;
       throw e;
     }
+  }
+
+  /** Launches a long observer task on host `host`'s current agent and waits until it is RUNNING. */
+  async launchObserverTask(host: number, id: string, timeoutMs = 15_000): Promise<string> {
+    await this.observer.launch({ id, agentId: this.cluster.agent(host).agentId!, command: 'exec sleep 3600', cpus: 0.05, mem: 16, ports: 1 });
+    await this.observer.waitForState(id, 'TASK_RUNNING', timeoutMs);
+    this.observerTasks.set(host, id);
+    return id;
+  }
+
+  /**
+   * After a host crash and its agent's restart: retires the host's dead observer task and launches a new
+   * one as `<old base>-<suffix>` (e.g. obs-h2-r7), so later faults keep reconciliation coverage there.
+   */
+  async relaunchObserverTask(host: number, suffix: string, timeoutMs = 15_000): Promise<string> {
+    const old = this.observerTasks.get(host);
+    if (old) this.retiredObserverTasks.set(old, host);
+    this.observerTasks.delete(host);
+    return this.launchObserverTask(host, `obs-h${host}-${suffix}`, timeoutMs);
   }
 
   /** Stops observing (streams, pollers) without touching the lab. */

@@ -8,8 +8,9 @@
 //   scripts/lab crash-host I      kill every process on host I at once (SIGKILL)
 //   scripts/lab start-agent I     (re)start host I's agent on its work dir (after crash-host, or a kill)
 //   scripts/lab partition I       cut host I off the bridge (packets vanish both ways)
-//   scripts/lab heal I            reconnect host I (also removes netem)
-//   scripts/lab netem I DELAY_MS [LOSS_PCT]   latency/loss on host I's link (needs sch_netem in the kernel)
+//   scripts/lab heal I            reconnect host I (also removes loss and netem)
+//   scripts/lab loss I PCT        drop PCT % of host I's packets at random, each direction (nftables; 0 removes it)
+//   scripts/lab netem I DELAY_MS [LOSS_PCT]   latency/loss on host I's link (latency needs sch_netem in the kernel)
 //   scripts/lab logs I            print the logs of host I's processes
 //   scripts/lab down              kill everything and delete every namespace of the lab
 import { spawn, spawnSync } from 'node:child_process';
@@ -17,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CORRAL_BIN, REPO_ROOT, jsonLines } from '../support/cluster.ts';
 import { AGENT_PORT, MASTER_PORT, ORCHESTRATOR_PORT, agentPorts } from './cluster.ts';
-import { Lab, createLab, LabUnsupportedError } from './lab.ts';
+import { Lab, createLab, LabUnsupportedError, netemSupported } from './lab.ts';
 import { LAB_STATE_ROOT, isAlive, namespacePids, readLabRecord, teardownLab } from './netns.ts';
 
 const CURRENT = path.join(LAB_STATE_ROOT, 'current');
@@ -167,10 +168,18 @@ function status(lab: Lab): void {
     const port = spawnSync('ip', ['-n', lab.bridgeNs, '-o', 'link', 'show', h.bridgePort], { encoding: 'utf8' }).stdout;
     const link = / master br0 /.test(port) && /state UP|,UP/.test(port) ? 'connected' : 'PARTITIONED';
     const pids = namespacePids(h.ns);
-    lines.push(`  h${h.index} ${h.ns} ${h.address} ${link}, ${pids.length} process(es)`);
+    lines.push(`  h${h.index} ${h.ns} ${h.address} ${link}${lossOf(lab, h.bridgePort)}, ${pids.length} process(es)`);
     for (const p of procs.filter((x) => x.host === h.index)) lines.push(`      ${p.name} pid ${p.pid} ${isAlive(p.pid) ? 'running' : 'gone'}  (${p.log})`);
   }
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** ", loss N %" when the lab's loss table for this bridge port exists (see Lab.loss), else "". */
+function lossOf(lab: Lab, port: string): string {
+  const r = spawnSync('ip', ['netns', 'exec', lab.bridgeNs, 'nft', 'list', 'table', 'bridge', `crl_loss_${port}`], { encoding: 'utf8' });
+  if (r.status !== 0) return '';
+  const m = /mod 10000 < (\d+)/.exec(r.stdout);
+  return `, loss ${m ? Number(m[1]) / 100 : 100} %`;
 }
 
 function hostArg(lab: Lab, s: string | undefined): number {
@@ -234,6 +243,19 @@ async function main(): Promise<void> {
       process.stdout.write(`h${i} healed\n`);
       return;
     }
+    case 'loss': {
+      const lab = currentLab(labId);
+      const i = hostArg(lab, rest[0]);
+      const pct = Number(rest[1]);
+      if (rest[1] === undefined || !(pct >= 0 && pct <= 100)) die('scripts/lab loss I PCT: PCT is a percentage 0…100', 2);
+      try {
+        lab.loss(i, pct);
+      } catch (e) {
+        die((e as Error).message);
+      }
+      process.stdout.write(pct ? `h${i}: ${pct} % of its packets dropped in each direction (scripts/lab heal ${i} removes it)\n` : `h${i}: no loss\n`);
+      return;
+    }
     case 'netem': {
       const lab = currentLab(labId);
       const i = hostArg(lab, rest[0]);
@@ -242,7 +264,7 @@ async function main(): Promise<void> {
       } catch (e) {
         die((e as Error).message);
       }
-      process.stdout.write(`h${i}: netem on\n`);
+      process.stdout.write(`h${i}: ${netemSupported() ? 'netem on' : 'loss on (nftables; no netem here)'}\n`);
       return;
     }
     case 'exec': {

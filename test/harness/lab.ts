@@ -2,8 +2,8 @@
 // namespace, so nothing of the lab is connected to the machine's own network: no default route, no NAT,
 // no veth into the root namespace. h0 runs the master (and the orchestrator), h1..hN run agents; every
 // program is a real process started with `ip netns exec`. The lab can kill a process, crash a host (kill
-// every process of its namespace at once), partition a host from the bridge and heal it, and shape a
-// link with tc netem where the kernel has it.
+// every process of its namespace at once), partition a host from the bridge and heal it, make its link
+// lossy (nftables, in the bridge namespace), and add latency with tc netem where the kernel has it.
 //
 // The test process itself stays in the root namespace; it observes the cluster through `forward()`: a
 // gateway process inside h0 relays connections arriving on a Unix socket (the file system is shared) to
@@ -26,7 +26,9 @@ import {
   labPreflight,
   labStateDir,
   namespacePids,
+  lossRuleset,
   netemSupported,
+  nftUnsupportedReason,
   run,
   sweepStaleLabs,
   teardownLab,
@@ -35,7 +37,7 @@ import {
 } from './netns.ts';
 import { LabProcess } from './proc.ts';
 
-export { LabUnsupportedError, labPreflight, netemSupported };
+export { LabUnsupportedError, labPreflight, netemSupported, nftUnsupportedReason };
 export type { LabProcess };
 
 const GATEWAY = path.join(REPO_ROOT, 'test', 'harness', 'gateway.mjs');
@@ -53,6 +55,8 @@ export interface LabHost {
   /** Current fault on its link. */
   link: 'up' | 'partitioned';
   netem?: { delayMs?: number; lossPct?: number };
+  /** Random loss on its link (percent, each direction), set by loss(). */
+  loss?: number;
 }
 
 export interface LabOptions {
@@ -285,13 +289,17 @@ export class Lab {
     h.link = 'partitioned';
   }
 
-  /** Undoes partition() and netem() on host i's link. */
+  /** Undoes partition(), loss() and netem() on host i's link. */
   heal(i: number): void {
     const h = this.host(i);
     ip('-n', this.bridgeNs, 'link', 'set', h.bridgePort, 'up');
     ip('-n', this.bridgeNs, 'link', 'set', h.bridgePort, 'master', 'br0');
     h.link = 'up';
-    if (h.netem) {
+    // Unconditionally: a lab attached by scripts/lab does not know what an earlier command set. A missing
+    // table (or a missing nft) is the normal case and fails harmlessly.
+    run('ip', ['netns', 'exec', this.bridgeNs, 'nft', 'delete', 'table', 'bridge', this.lossTable(h)]);
+    h.loss = undefined;
+    if (h.netem || (this.opts.persistent && netemSupported())) {
       run('ip', ['netns', 'exec', h.ns, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
       run('ip', ['netns', 'exec', this.bridgeNs, 'tc', 'qdisc', 'del', 'dev', h.bridgePort, 'root']);
       h.netem = undefined;
@@ -299,15 +307,44 @@ export class Lab {
   }
 
   /**
-   * Adds latency and/or loss to host i's link, both directions (tc netem on each end of its veth).
-   * Throws LabUnsupportedError where the kernel has no netem qdisc (sch_netem); heal(i) removes it.
+   * Random loss of `pct` % of host i's frames in each direction (0 removes it; heal(i) too). The drop
+   * happens in the bridge namespace, on the host's bridge port, so it is loss *on the wire*: neither end
+   * notices a drop (a drop rule in the host's own output hook would hand EPERM to its UDP senders, and
+   * would have to spare its loopback traffic). Throws LabUnsupportedError without nftables.
+   */
+  loss(i: number, pct: number): void {
+    const h = this.host(i);
+    if (!(Number.isFinite(pct) && pct >= 0 && pct <= 100)) throw new Error(`loss: a percentage 0…100, got ${pct}`);
+    const why = nftUnsupportedReason();
+    if (why) throw new LabUnsupportedError(why);
+    if (pct === 0) {
+      run('ip', ['netns', 'exec', this.bridgeNs, 'nft', 'delete', 'table', 'bridge', this.lossTable(h)]);
+      h.loss = undefined;
+      return;
+    }
+    ip('netns', 'exec', this.bridgeNs, 'nft', lossRuleset(this.lossTable(h), h.bridgePort, pct));
+    h.loss = pct;
+  }
+
+  private lossTable(h: LabHost): string {
+    return `crl_loss_${h.bridgePort}`;
+  }
+
+  /**
+   * Adds latency and/or loss to host i's link, both directions (tc netem on each end of its veth);
+   * heal(i) removes it. Where the kernel has no netem qdisc (sch_netem), loss alone falls back to
+   * loss() (nftables) and latency throws LabUnsupportedError.
    */
   netem(i: number, o: { delayMs?: number; lossPct?: number }): void {
     const h = this.host(i);
-    if (!netemSupported())
-      throw new LabUnsupportedError(
-        'tc netem is not available: this kernel has no netem qdisc (sch_netem is neither built in nor loadable); latency/loss faults cannot run here',
-      );
+    if (!netemSupported()) {
+      if (o.delayMs)
+        throw new LabUnsupportedError(
+          'tc netem is not available: this kernel has no netem qdisc (sch_netem is neither built in nor loadable), so latency cannot be emulated here; packet loss alone can (lab.loss, nftables)',
+        );
+      if (o.lossPct) return this.loss(i, o.lossPct);
+      throw new Error('netem: give delayMs and/or lossPct');
+    }
     const spec = [...(o.delayMs ? ['delay', `${o.delayMs}ms`] : []), ...(o.lossPct ? ['loss', `${o.lossPct}%`] : [])];
     if (spec.length === 0) throw new Error('netem: give delayMs and/or lossPct');
     ip('netns', 'exec', h.ns, 'tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'netem', ...spec);
@@ -388,7 +425,7 @@ export class Lab {
   /** What a test prints when it fails: every process's state and output tail. */
   describe(tail = 3000): string {
     return [
-      `lab ${this.id} (${this.subnet}): ${this.hosts.map((h) => `h${h.index}=${h.address}${h.link === 'up' ? '' : ' [partitioned]'}`).join(' ')}`,
+      `lab ${this.id} (${this.subnet}): ${this.hosts.map((h) => `h${h.index}=${h.address}${h.link === 'up' ? '' : ' [partitioned]'}${h.loss ? ` [loss ${h.loss}%]` : ''}`).join(' ')}`,
       ...this.processes.filter((p) => p !== this.gateway).map((p) => p.describe(tail)),
     ].join('\n\n');
   }

@@ -157,6 +157,48 @@ export function netemSupported(): boolean {
   }
 }
 
+let nftResult: string | null | undefined;
+
+/**
+ * Why random packet loss cannot be emulated with nftables here, or null when it can. Probed for real (a
+ * throwaway namespace gets a bridge-family table with a `numgen random` rule): the `nft` binary and the
+ * kernel's nf_tables bridge family must both be there. `bin` exists for the test of the message.
+ */
+export function nftUnsupportedReason(bin = 'nft'): string | null {
+  if (bin === 'nft' && nftResult !== undefined) return nftResult;
+  const why = probeNft(bin);
+  if (bin === 'nft') nftResult = why;
+  return why;
+}
+
+function probeNft(bin: string): string | null {
+  const v = run(bin, ['--version']);
+  if (!v.ok)
+    return `packet loss needs the '${bin}' command from nftables (${v.stderr}); install the Debian package nftables: apt-get install -y nftables (scripts/install-deps.sh does)`;
+  const probe = `${LAB_PREFIX}nft-${process.pid}`;
+  try {
+    if (!run('ip', ['netns', 'add', probe]).ok) return 'packet loss needs a network namespace to probe nftables in, and none could be created';
+    const r = run('ip', ['netns', 'exec', probe, bin, lossRuleset('crl_probe', 'lo', 50)]);
+    return r.ok ? null : `this kernel's nf_tables cannot filter bridged packets with a random drop (${r.stderr}); packet loss cannot be emulated here`;
+  } finally {
+    run('ip', ['netns', 'del', probe]);
+  }
+}
+
+/**
+ * One nft transaction (so a loss rate is replaced atomically): (re)creates bridge-family table `table`
+ * whose forward hook drops `pct` % of the frames that leave or enter the bridge through `port`. 100 % is
+ * a plain drop (numgen cannot express "< 100 of mod 100"); resolution is 0.01 %.
+ */
+export function lossRuleset(table: string, port: string, pct: number): string {
+  const cond = pct >= 100 ? '' : `numgen random mod 10000 < ${Math.round(pct * 100)} `;
+  return (
+    `add table bridge ${table}; delete table bridge ${table}; ` +
+    `add table bridge ${table} { chain loss { type filter hook forward priority 0; policy accept; ` +
+    `iifname "${port}" ${cond}drop; oifname "${port}" ${cond}drop; }; }`
+  );
+}
+
 // ------------------------------------------------------------------ lab records and sweeping
 
 export interface LabRecord {

@@ -5,6 +5,7 @@
 // short filter so that the resources go on to the other frameworks (the orchestrator) at once.
 import os from 'node:os';
 import { EventEmitter } from 'node:events';
+import type { MasterLocator } from '../../src/client/master-locator.ts';
 import { SchedulerClient } from '../../src/client/scheduler-client.ts';
 import type { FrameworkInfo, Offer, Resource, TaskInfo, TaskStatus } from '../../src/protocol/mesos.ts';
 
@@ -66,7 +67,7 @@ export class Observer {
       failover_timeout: 3600,
       capabilities: [{ type: 'PARTITION_AWARE' }],
     } as FrameworkInfo;
-    this.client = new SchedulerClient({ masterUrl: masterLocalUrl });
+    this.client = new SchedulerClient({ locator: pinnedLocator(masterLocalUrl) });
     this.client.on('update', (s) => this.onUpdate(s));
     this.client.on('offers', (offers) => void this.onOffers(offers));
     this.client.on('master-error', (m) => this.masterErrors.push(m));
@@ -184,6 +185,23 @@ export class Observer {
     for (const p of this.pending.splice(0)) p.reject(new Error('observer closed'));
     this.client.close();
   }
+}
+
+/**
+ * The test process reaches the master only through its forward (Lab.forward). A URL locator would ask
+ * /master/redirect and follow the master's answer to its own lab address, which from the root namespace
+ * leads out through the machine's default route instead (where whatever answers is not the master).
+ * Pinned: the forward is the master, always.
+ */
+export function pinnedLocator(url: string): MasterLocator {
+  return {
+    description: url,
+    kind: 'url',
+    current: async () => url,
+    invalidate: () => {},
+    onChange: () => () => {},
+    close: async () => {},
+  };
 }
 
 export function scalarOf(resources: readonly Resource[], name: string): number {

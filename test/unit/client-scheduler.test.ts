@@ -85,6 +85,8 @@ async function fakeMaster(): Promise<FakeMaster> {
       }
       if (req.method === 'GET' && req.url === '/master/redirect') {
         fm.probes++;
+        // A fake master answers as the leader unless its onGet redirects (and says 'false').
+        res.setHeader('corral-leading', 'true');
         return fm.onGet(req, res);
       }
       fm.calls.push({ method: req.method!, url: req.url!, headers: req.headers, body });
@@ -382,7 +384,7 @@ describe('SchedulerClient', () => {
     const leader = await subscribingMaster();
     const follower = await fakeMaster();
     follower.onGet = (_req, res) => {
-      res.writeHead(307, { location: `//127.0.0.1:${leader.port}/master/redirect`, 'content-length': '0' });
+      res.writeHead(307, { location: `//127.0.0.1:${leader.port}/master/redirect`, 'content-length': '0', 'corral-leading': 'false' });
       res.end();
     };
     const client = await subscribe(fi, { masterUrl: `${dead.url},${follower.url}` });
@@ -459,7 +461,7 @@ describe('OperatorClient', () => {
       }
     };
     other.onGet = (req, res) => {
-      res.writeHead(307, { location: `//127.0.0.1:${leader.port}${req.url}`, 'content-length': '0' });
+      res.writeHead(307, { location: `//127.0.0.1:${leader.port}${req.url}`, 'content-length': '0', 'corral-leading': 'false' });
       res.end();
     };
     const op = new OperatorClient(other.url + '/');

@@ -94,7 +94,7 @@ async function fakeMaster(redirect: FakeHttpMaster['redirect'] = 'self'): Promis
   const server = http.createServer((req, res) => {
     if (req.url === '/master/redirect') {
       fm.probes++;
-      if (fm.redirect === 'self') res.writeHead(200).end();
+      if (fm.redirect === 'self') res.writeHead(200, { 'corral-leading': 'true' }).end();
       else if (fm.redirect === 'none') res.writeHead(503, { 'content-type': 'text/plain' }).end('no leading master elected yet');
       // Mesos sends a protocol-relative Location.
       else res.writeHead(307, { location: fm.redirect.replace(/^http:/, '') }).end();
@@ -129,6 +129,24 @@ async function deadUrl(): Promise<string> {
 }
 
 describe('URL locators', () => {
+  test('the leader reached through an address of ours is kept; a redirect target must answer as the leader', async () => {
+    // Something else answers at the address a master advertises (as an egress proxy does for an
+    // address this process cannot route to): 404, no leader header.
+    const plain = http.createServer((_req, res) => res.writeHead(404).end());
+    await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
+    const plainUrl = `http://127.0.0.1:${(plain.address() as AddressInfo).port}`;
+    try {
+      // A master redirecting to that address: the target is probed and, not answering as a leader,
+      // not trusted; the master we asked keeps being used.
+      const master = await fakeMaster(plainUrl);
+      const loc = createMasterLocator(master.url);
+      assert.equal(await loc.current(), master.url);
+      await loc.close();
+    } finally {
+      await new Promise<void>((r) => plain.close(() => r()));
+    }
+  });
+
   test('a single URL: a follower 307s to the leader; cached until invalidated', async () => {
     const leader = await fakeMaster('self');
     const follower = await fakeMaster(leader.url);
