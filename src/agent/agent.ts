@@ -220,8 +220,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   router.on('GET', '/files/download', (ctx) => files.download(ctx));
   router.on('GET', '/files/download.json', (ctx) => files.download(ctx));
 
-  server = await listen(router, { host, port: opts.port ?? 5051, log }).catch((e: unknown) => {
-    guard.stop('closed');
+  server = await listen(router, { host, port: opts.port ?? 5051, log }).catch(async (e: unknown) => {
+    await guard.stop('closed');
     throw e;
   });
   flags.port = String(server.port);
@@ -234,7 +234,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     closing ??= (async () => {
       registrar.stop();
       await tasks.close(killTasks);
-      guard.stop(killTasks || shuttingDown ? 'stopped' : 'closed');
+      await guard.stop(killTasks || shuttingDown ? 'stopped' : 'closed');
       await server!.close();
       if (ownsLocator) await masterLocator.close();
     })();

@@ -25,7 +25,8 @@ export interface RecoveryTimeoutGuard {
   readonly previousTimedOut?: { timeoutMs: number; goneSince: number };
   /** The watchdog process of this work dir, if one runs. */
   readonly watchdog?: { pid: number; reused: boolean };
-  stop(how: AgentExit): void;
+  /** Resolves when the watchdog has nothing more to do in the work dir ('stopped': it has exited, bounded wait). */
+  stop(how: AgentExit): Promise<void>;
 }
 
 export interface GuardOptions {
@@ -79,7 +80,7 @@ export function guardWorkDir(opts: GuardOptions): RecoveryTimeoutGuard {
   return {
     ...(previousTimedOut ? { previousTimedOut } : {}),
     ...(watchdog ? { watchdog } : {}),
-    stop(how) {
+    async stop(how) {
       if (!timer) return;
       timer.cancel();
       timer = undefined;
@@ -88,8 +89,23 @@ export function guardWorkDir(opts: GuardOptions): RecoveryTimeoutGuard {
       const current = parseAgentRecord(readJson(recordFile));
       if (current && (current.pid !== record.pid || current.started_at !== record.started_at)) return;
       writeRecord(recordFile, { ...record, state: how, closed_at: clock.now() });
+      // With the tasks gone the watchdog leaves: wake it and wait, so that nothing writes in the work dir
+      // after close() (whoever stopped the agent may remove the directory next).
+      if (how === 'stopped' && watchdog) await untilGone(watchdog.pid, WATCHDOG_EXIT_WAIT_MS);
     },
   };
+}
+
+const WATCHDOG_EXIT_WAIT_MS = 2000;
+
+async function untilGone(pid: number, timeoutMs: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGUSR2');
+  } catch {
+    return; // already gone
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (isSameLiveProcess(pid, undefined) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
 
 /**

@@ -160,6 +160,18 @@ function graceOf(runDir) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// SIGUSR2 from an agent that just stopped: look again now instead of at the next poll, so that the agent's
+// close() can wait for this process to be gone before anyone removes the work dir.
+let wake = () => {};
+process.on('SIGUSR2', () => wake());
+const nap = (ms) =>
+  new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    wake = () => {
+      clearTimeout(t);
+      resolve();
+    };
+  });
 const pollMs = (timeoutMs) => Math.min(1000, Math.max(50, Math.floor(timeoutMs / 10)));
 
 // ------------------------------------------------------------------ the kill
@@ -267,7 +279,7 @@ async function main() {
       announced = false;
       log('an agent took this work dir over', { agent_pid: record?.pid });
     }
-    await sleep(pollMs(record.timeout_ms));
+    await nap(pollMs(record.timeout_ms));
   }
 }
 
