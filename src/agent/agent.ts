@@ -234,7 +234,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     closing ??= (async () => {
       registrar.stop();
       await tasks.close(killTasks);
-      await guard.stop(killTasks || shuttingDown ? 'stopped' : 'closed');
+      // With no task left running the watchdog has nothing to guard: it leaves now, not at its next look.
+      await guard.stop(killTasks || shuttingDown || !tasks.hasLiveTasks() ? 'stopped' : 'closed');
       await server!.close();
       if (ownsLocator) await masterLocator.close();
     })();

@@ -46,7 +46,10 @@ export class Registrar {
   pingIntervalMs = 5000;
   private lastPingAt = 0;
   private watchdog?: TimerHandle;
+  /** The pending retry of a failed registration attempt (none while an attempt is in flight). */
   private retry?: TimerHandle;
+  /** The backoff the pending retry will use. */
+  private retryBackoffMs?: number;
   private waiters: ((id: string) => void)[] = [];
   private unwatchLeader?: () => void;
   /** The leader the locator announced last (a change during a registration is checked after it). */
@@ -68,9 +71,28 @@ export class Registrar {
 
   private leaderChanged(l: LeaderInfo | undefined): void {
     this.announced = l;
-    if (!l || this.state !== 'registered') return;
+    if (!l) return;
+    if (this.state === 'registering') {
+      this.retryNow(`the leading master is now ${l.url}`);
+      return;
+    }
+    if (this.state !== 'registered') return;
     const sameMaster = l.url === this.masterUrl && (l.id === undefined || l.id === this.masterId);
     if (!sameMaster) this.trigger(`the leading master is now ${l.url}${l.id ? ` (${l.id})` : ''}`);
+  }
+
+  /**
+   * Backing off because no master would take us (e.g. etcd lost quorum, or the new leader was still
+   * recovering): a sign that a master leads now is worth acting on at once rather than at the end of a
+   * backoff of up to maxBackoffMs. Only a pending retry is brought forward (none while an attempt is
+   * in flight), with the backoff it would have had: each sign costs at most one attempt.
+   */
+  private retryNow(reason: string): void {
+    if (this.state !== 'registering' || !this.retry) return;
+    this.retry.cancel();
+    this.retry = undefined;
+    this.deps.log.info('retrying the registration now', { reason });
+    void this.attempt(this.retryBackoffMs ?? this.deps.backoffMs);
   }
 
   /**
@@ -125,7 +147,12 @@ export class Registrar {
     }
     if (this.state !== 'registering') return;
     const delay = Math.round(backoffMs * (0.5 + this.deps.ids.random() / 2));
-    this.retry = this.deps.clock.setTimeout(() => void this.attempt(Math.min(backoffMs * 2, this.deps.maxBackoffMs)), delay);
+    const next = Math.min(backoffMs * 2, this.deps.maxBackoffMs);
+    this.retryBackoffMs = next;
+    this.retry = this.deps.clock.setTimeout(() => {
+      this.retry = undefined;
+      void this.attempt(next);
+    }, delay);
   }
 
   private async accepted(reply: Extract<MasterReply, { type: 'REGISTERED' | 'REREGISTERED' }>, previousId: string | undefined, url: string): Promise<void> {
@@ -157,7 +184,8 @@ export class Registrar {
   /** A PING arrived. A different master id means a new leading master: re-register with it. */
   onPing(masterId: string): void {
     this.lastPingAt = this.deps.clock.now();
-    if (this.state === 'registered' && this.masterId !== undefined && masterId !== this.masterId) this.trigger('a new master is pinging');
+    if (this.state === 'registering') this.retryNow(`master ${masterId} is pinging`);
+    else if (this.state === 'registered' && this.masterId !== undefined && masterId !== this.masterId) this.trigger('a new master is pinging');
   }
 
   private checkPings(): void {

@@ -678,6 +678,12 @@ export class TaskManager {
    * checkpointed, then until the master has accepted them (bounded by closeFlushMs). Otherwise stop like a
    * crash: processes keep running and timers (health checks included) are dropped.
    */
+  /** Does any task process still run (a run that has not reached a terminal state)? */
+  hasLiveTasks(): boolean {
+    for (const run of this.activeRuns()) if (!run.terminal) return true;
+    return false;
+  }
+
   async close(killTasks: boolean): Promise<void> {
     for (const run of this.activeRuns()) run.health?.stop();
     if (killTasks) {

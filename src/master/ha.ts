@@ -42,40 +42,62 @@ export class Leadership {
   private loopDone: Promise<void> = Promise.resolve();
   private watchDone: Promise<void> = Promise.resolve();
   private leaderWatch?: WatchHandle;
+  /** Bumped by refollow(): a follow loop or watch of an older generation stops. */
+  private followGen = 0;
   private depose?: (reason: string) => void;
-  private sleeper?: { timer: TimerHandle; wake: () => void };
+  private readonly sleepers = new Set<{ timer: TimerHandle; wake: () => void }>();
 
   constructor(private readonly d: LeadershipDeps) {}
 
   start(): void {
-    this.watchDone = this.followLeader();
+    this.watchDone = this.followLeader(this.followGen);
     this.loopDone = this.loop();
+  }
+
+  /**
+   * Forgets who leads and reads the election afresh. Called when this master's own lease or term
+   * ended: that is evidence it lost touch with the store (e.g. etcd lost quorum), and then its watch
+   * delivers nothing, so the leader it remembers may be long gone. Until the store answers again
+   * the master knows no leader and answers 503 instead of redirecting to a stale one.
+   */
+  private refollow(): void {
+    if (this.closed) return;
+    const gen = ++this.followGen;
+    this.leaderWatch?.cancel();
+    this.leaderWatch = undefined;
+    if (this.leader) this.d.log.info('leading master unknown until the election can be read again', { was: this.leader.id });
+    this.leader = undefined;
+    // The older loop may still be waiting on the store; it gives up by itself (its generation is stale).
+    this.watchDone = Promise.all([this.watchDone, this.followLeader(gen)]).then(() => undefined);
   }
 
   private get maxRetryMs(): number {
     return Math.max(MIN_RETRY_MS, this.d.ttlMs);
   }
 
+  // The leadership loop and the follow loop may sleep at the same time: close() wakes both.
   private sleep(ms: number): Promise<void> {
     if (this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       const wake = () => {
-        this.sleeper = undefined;
+        this.sleepers.delete(sleeper);
         resolve();
       };
-      this.sleeper = { timer: this.d.clock.setTimeout(wake, ms), wake };
+      const sleeper = { timer: this.d.clock.setTimeout(wake, ms), wake };
+      this.sleepers.add(sleeper);
     });
   }
 
-  private async followLeader(): Promise<void> {
+  private async followLeader(gen: number): Promise<void> {
     let delay = MIN_RETRY_MS;
-    while (!this.closed) {
+    while (!this.closed && gen === this.followGen) {
       try {
         const handle = await watchLeader(this.d.store, MASTER_ELECTION, (leader) => {
+          if (gen !== this.followGen) return;
           if (leader?.key !== this.leader?.key) this.d.log.info('leading master', { id: leader?.id ?? null, url: leader?.url ?? null });
           this.leader = leader;
         });
-        if (this.closed) handle.cancel();
+        if (this.closed || gen !== this.followGen) handle.cancel();
         else this.leaderWatch = handle;
         return;
       } catch (e) {
@@ -104,6 +126,7 @@ export class Leadership {
       } catch (e) {
         if (this.closed) break;
         this.d.log.warn('master election campaign failed; retrying', { error: (e as Error).message, retryMs: delay });
+        this.refollow();
         await this.sleep(delay);
         delay = Math.min(delay * 2, this.maxRetryMs);
         continue;
@@ -132,6 +155,7 @@ export class Leadership {
       }
       await election.resign();
       if (this.closed) break;
+      this.refollow();
       this.d.log.warn('no longer the leading master; standing again', { id, reason });
       this.d.onEvent?.({ event: 'deposed', master_id: id, reason });
     }
@@ -143,9 +167,9 @@ export class Leadership {
     this.closed = true;
     this.abort.abort();
     this.depose?.('master closing');
-    if (this.sleeper) {
-      this.sleeper.timer.cancel();
-      this.sleeper.wake();
+    for (const s of [...this.sleepers]) {
+      s.timer.cancel();
+      s.wake();
     }
     await this.loopDone;
     await this.watchDone;

@@ -66,6 +66,10 @@ export interface EtcdStoreOptions {
 const DEFAULT_CALL_TIMEOUT_MS = 5000;
 /** Pause between retries of a call that may be retried. */
 const RETRY_PAUSE_MS = 50;
+/** Background revocation of a lease lost locally: attempts, and the pauses between them (doubling). */
+const REVOKE_ATTEMPTS = 12;
+const REVOKE_FIRST_PAUSE_MS = 250;
+const REVOKE_MAX_PAUSE_MS = 5000;
 
 const utf8 = (b: Buffer | undefined) => (b ? b.toString('utf8') : '');
 const num = (s: string | number | undefined) => Number(s ?? 0);
@@ -201,8 +205,12 @@ class EtcdLease implements Lease {
     this.expiryTimer?.cancel();
     const ms = Math.max(0, this.expiresAt - this.clock.now());
     this.expiryTimer = this.clock.setTimeout(() => {
-      if (this.clock.now() >= this.expiresAt) this.end(`expired: no keep-alive acknowledged for ${this.ttlMs} ms`);
-      else this.armExpiry();
+      if (this.clock.now() < this.expiresAt) return this.armExpiry();
+      this.end(`expired: no keep-alive acknowledged for ${this.ttlMs} ms`);
+      // Lost by our own reckoning only: etcd may still hold the lease and its keys (it expires nothing
+      // without quorum, and a newly elected etcd leader renews every lease for a full TTL), and an
+      // election key left so would hold up the next leader. Revoke it as soon as etcd answers.
+      this.owner.revokeInBackground(this.id);
     }, ms);
   }
 
@@ -458,6 +466,29 @@ export class EtcdStore implements Store {
         // already closed
       }
     }
+  }
+
+  /**
+   * @internal Revokes a lease this process gave up on, in the background: retried with backoff
+   * (each attempt bounded by the call timeout) until etcd answers, a bounded number of times, and
+   * never after close(). Failures only log: the lease then expires in etcd by itself.
+   */
+  revokeInBackground(id: string): void {
+    void (async () => {
+      let pause = REVOKE_FIRST_PAUSE_MS;
+      for (let attempt = 1; attempt <= REVOKE_ATTEMPTS && !this.closed; attempt++) {
+        try {
+          await this.revokeLease(id);
+          this.log.debug('revoked a lost lease', { lease: id, attempt });
+          return;
+        } catch (err) {
+          if (this.closed) return;
+          this.log.debug('cannot revoke a lost lease yet; retrying', { lease: id, attempt, error: messageOf(err) });
+        }
+        await new Promise((r) => setTimeout(r, pause).unref());
+        pause = Math.min(pause * 2, REVOKE_MAX_PAUSE_MS);
+      }
+    })().catch(() => undefined);
   }
 
   /** @internal */
