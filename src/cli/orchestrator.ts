@@ -4,8 +4,12 @@
 // SIGINT/SIGTERM closes the API (event streams included), stops the runtime
 // (the framework is NOT torn down: its tasks keep running and a restart with
 // the same --data-dir takes them over), then closes the store and exits 0.
+// With `--store etcd://…` it is one of several HA orchestrators (docs/ha.md,
+// "Orchestrator failover"): one leads, the others proxy the API to it and take
+// over when it goes; stopping a leader hands over at once.
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
+import type { HaOrchestratorStack, OrchestratorLeadershipEvent } from '../orchestrator/api/ha-stack.ts';
 import type { OrchestratorStack } from '../orchestrator/api/stack.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
 import type { Store } from '../store/index.ts';
@@ -19,13 +23,20 @@ import {
   out,
   parseLogLevel,
   parsePort,
+  parsePositiveInt,
+  UsageError,
 } from './common.ts';
+
+/** Election lease TTL of HA orchestrators unless --election-ttl-ms says otherwise (= the library default). */
+const DEFAULT_ELECTION_TTL_MS = 3000;
 
 interface OrchestratorCliOptions {
   master: string;
   port: number;
   host: string;
-  dataDir: string;
+  dataDir?: string;
+  store?: string;
+  electionTtlMs: number;
   hostname?: string;
   frameworkName?: string;
   role?: string;
@@ -40,12 +51,14 @@ export function registerOrchestrator(program: Command): void {
     .addOption(masterOption('master URL (any master speaking the Mesos v1 scheduler API)'))
     .option('--port <port>', 'Marathon API listen port (0 = any free port)', parsePort, 8080)
     .option('--host <host>', 'address to bind', '127.0.0.1')
-    .requiredOption('--data-dir <dir>', 'directory of the orchestrator store (apps, deployments, tasks); one orchestrator per directory')
-    .option('--hostname <name>', 'hostname advertised to the master (default: --host)')
+    .option('--data-dir <dir>', 'directory of the orchestrator store (apps, deployments, tasks); one orchestrator per directory; required without --store')
+    .option('--store <url>', 'shared store for HA orchestrators, etcd://HOST:PORT[,HOST:PORT…]: instances elect a leader there and keep the state there')
+    .option('--election-ttl-ms <ms>', 'with --store: leadership lease TTL, i.e. how long a dead or paused leader holds up a new election', parsePositiveInt, DEFAULT_ELECTION_TTL_MS)
+    .option('--hostname <name>', 'hostname advertised to the master and, with --store, to the other orchestrators (default: --host)')
     .option('--framework-name <name>', 'framework name (default marathon)')
     .option('--role <role>', 'Mesos role (default *)')
     .option('--log-level <level>', 'debug | info | warn | error (default: $CORRAL_LOG_LEVEL or info)', parseLogLevel)
-    .option('--json', 'print {"event":"ready","orchestrator":URL,…} and {"event":"stopped"} as JSON lines on stdout')
+    .option('--json', 'print {"event":"ready","orchestrator":URL,…}, {"event":"elected"}, {"event":"deposed","reason":…} and {"event":"stopped"} as JSON lines on stdout')
     .addHelpText(
       'after',
       `
@@ -56,10 +69,13 @@ it takes them over (same framework id), reconciles with the master and resumes u
 
 Examples:
   corral orchestrator --master http://127.0.0.1:5050 --data-dir ./.corral/orchestrator
-  corral orchestrator --master http://m1:5050 --port 8080 --host 0.0.0.0 --data-dir /var/lib/corral/orch`,
+  corral orchestrator --master http://m1:5050 --port 8080 --host 0.0.0.0 --data-dir /var/lib/corral/orch
+  corral orchestrator --master etcd://10.0.0.1:2379,10.0.0.2:2379 --data-dir ./orch   # HA masters: follows the leader
+  corral orchestrator --master etcd://10.0.0.1:2379 --store etcd://10.0.0.1:2379 --host 0.0.0.0 --hostname $(hostname -f)   # one of 2+ HA orchestrators`,
     )
     .action(async (opts: OrchestratorCliOptions) => {
-      await runOrchestrator(opts);
+      if (opts.store !== undefined) await runHaOrchestrator(opts);
+      else await runOrchestrator(opts);
     });
 }
 
@@ -67,6 +83,7 @@ async function runOrchestrator(opts: OrchestratorCliOptions): Promise<void> {
   const [{ startOrchestratorStack }, { openEmbeddedStore }] = await Promise.all([import('../orchestrator/api/stack.ts'), import('../store/index.ts')]);
   const level = opts.logLevel ?? ((process.env.CORRAL_LOG_LEVEL as LogLevel | undefined) || 'info');
   const log = createLogger('orchestrator', level);
+  if (!opts.dataDir) throw new UsageError("required option '--data-dir <dir>' not specified (or give --store etcd://… for HA orchestrators)");
   const dataDir = resolve(opts.dataDir);
   let store: Store;
   try {
@@ -100,6 +117,70 @@ async function runOrchestrator(opts: OrchestratorCliOptions): Promise<void> {
   const stopSignal = await stopped;
   log.info('stopping', { signal: stopSignal });
   let ok = true;
+  await stack.close().catch((e: Error) => {
+    ok = false;
+    log.error('stopping the orchestrator failed', { error: e.message });
+  });
+  await store.close().catch((e: Error) => {
+    ok = false;
+    log.error('closing the store failed', { error: e.message });
+  });
+  if (opts.json) jsonLine({ event: 'stopped', ok });
+  if (!ok) process.exitCode = 1;
+}
+
+/** `--store etcd://…`: one HA instance (src/orchestrator/api/ha-stack.ts). */
+async function runHaOrchestrator(opts: OrchestratorCliOptions): Promise<void> {
+  const spec = opts.store!;
+  if (!/^etcd:\/\//.test(spec)) throw new UsageError(`--store: expected etcd://HOST:PORT[,HOST:PORT…], got '${spec}'`);
+  const [{ startHaOrchestratorStack }, { openStore }] = await Promise.all([import('../orchestrator/api/ha-stack.ts'), import('../store/open.ts')]);
+  const level = opts.logLevel ?? ((process.env.CORRAL_LOG_LEVEL as LogLevel | undefined) || 'info');
+  const log = createLogger('orchestrator', level);
+  let store: Store;
+  try {
+    store = await openStore(spec, { logger: createLogger('store', level) });
+  } catch (e) {
+    throw new CliError(`cannot open the store ${spec}: ${(e as Error).message}`);
+  }
+  // Leadership events may come before the ready line is out: they wait for it.
+  let ready = false;
+  const pending: OrchestratorLeadershipEvent[] = [];
+  const report = (e: OrchestratorLeadershipEvent) => {
+    if (!opts.json) return;
+    if (ready) jsonLine(e);
+    else pending.push(e);
+  };
+  let stack: HaOrchestratorStack;
+  try {
+    stack = await startHaOrchestratorStack({
+      masterUrl: opts.master,
+      store,
+      host: opts.host,
+      port: opts.port,
+      log,
+      electionTtlMs: opts.electionTtlMs,
+      onLeadership: report,
+      ...(opts.hostname || opts.host !== '127.0.0.1' ? { hostname: opts.hostname ?? opts.host } : {}),
+      ...(opts.frameworkName ? { frameworkName: opts.frameworkName } : {}),
+      ...(opts.role ? { role: opts.role } : {}),
+    });
+  } catch (e) {
+    await store.close().catch(() => {});
+    if (isAddrInUse(e)) throw new CliError(`port ${opts.port} on ${opts.host} is already in use; choose another with --port`);
+    throw e;
+  }
+
+  const stopped = untilStopSignal();
+  if (opts.json) {
+    jsonLine({ event: 'ready', orchestrator: stack.url, id: stack.id, advertised: stack.advertisedUrl, master: opts.master, store: spec, ha: true, pid: process.pid });
+    ready = true;
+    for (const e of pending.splice(0)) jsonLine(e);
+  } else out(`corral orchestrator: Marathon API on ${stack.url}, framework of ${opts.master} (store ${spec}, HA: campaigning for leadership); Ctrl-C to stop`);
+
+  const stopSignal = await stopped;
+  log.info('stopping', { signal: stopSignal });
+  let ok = true;
+  // A leader stops its runtime (tasks keep running) and resigns: a standby takes over at once.
   await stack.close().catch((e: Error) => {
     ok = false;
     log.error('stopping the orchestrator failed', { error: e.message });

@@ -192,7 +192,10 @@ export class FrameworkConnection {
       this.suppressed = true;
       this.reviveTimer?.cancel();
       this.reviveTimer = undefined;
-      this.client.suppress([this.opts.role]).catch((e) => this.opts.log.debug('SUPPRESS failed', { error: (e as Error).message }));
+      const p = this.client.suppress([this.opts.role]).catch((e) => this.opts.log.debug('SUPPRESS failed', { error: (e as Error).message }));
+      // A REVIVE must reach the master after this SUPPRESS, never before it (separate requests).
+      const tracked = p.finally(() => this.declines.delete(tracked));
+      this.declines.add(tracked);
     }
   }
 
@@ -206,7 +209,7 @@ export class FrameworkConnection {
       if (!this.client.isConnected || !this.wantOffers) return;
       this.lastReviveAt = this.opts.clock.now();
       this.suppressed = false;
-      // A DECLINE still in flight would install its filter after the REVIVE cleared the filters.
+      // A DECLINE (or SUPPRESS) still in flight would install its filter after the REVIVE cleared the filters.
       void Promise.allSettled([...this.declines]).then(() =>
         this.client.revive([this.opts.role]).catch((e) => this.opts.log.debug('REVIVE failed', { error: (e as Error).message })),
       );

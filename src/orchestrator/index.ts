@@ -65,6 +65,8 @@ export interface OrchestratorOptions {
   /** Re-subscription backoff after the stream drops (default 200 ms doubling to 10 s). */
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
+  /** Another scheduler subscribed with this framework id ("Framework failed over"); the id is kept. */
+  onFailedOver?: (message: string) => void;
 }
 
 /** Loads the stored state, subscribes (in the background, retrying) and returns the runtime. */
@@ -94,6 +96,7 @@ export async function startOrchestrator(opts: OrchestratorOptions): Promise<Orch
     minReviveIntervalMs: opts.minReviveIntervalMs ?? 1000,
     reconnectInitialMs: opts.reconnectInitialMs ?? 200,
     reconnectMaxMs: opts.reconnectMaxMs ?? 10_000,
+    onFailedOver: opts.onFailedOver,
   };
   const rt = new OrchestratorRuntime(cfg);
   await rt.start();

@@ -94,12 +94,15 @@ export class Runner {
       inst.killReason = order.reason;
       this.hooks.stopChecks(inst);
       ctx.lastKillAt.set(inst.taskId, now);
-      this.hooks.sendKill(inst);
+      // Send only once persisted: under HA a deposed leader's write fails on its fence, and so
+      // must the kill that would have followed it.
       if (inst.condition === 'Unreachable' || inst.condition === 'UnreachableInactive') {
         await ctx.tracker.expunge(inst);
+        this.hooks.sendKill(inst);
         continue;
       }
       await ctx.tracker.save(inst);
+      this.hooks.sendKill(inst);
       this.changed(inst);
     }
     for (const inst of ctx.tracker.all()) {

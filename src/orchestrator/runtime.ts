@@ -72,6 +72,8 @@ export interface RuntimeConfig {
   minReviveIntervalMs: number;
   reconnectInitialMs: number;
   reconnectMaxMs: number;
+  /** Another scheduler took the framework over (an HA stack checks whether it still leads). */
+  onFailedOver?: (message: string) => void;
 }
 
 export class OrchestratorRuntime implements OrchestratorService {
@@ -122,6 +124,10 @@ export class OrchestratorRuntime implements OrchestratorService {
         onUpdate: (status) => void this.onUpdate(status),
         onAgentFailure: (agentId) => log.info('agent failed', { agentId }),
         onFrameworkRemoved: (msg) => this.onFrameworkRemoved(msg),
+        onFailedOver: (msg) => {
+          log.error('another scheduler subscribed with this framework id', { message: msg });
+          cfg.onFailedOver?.(msg);
+        },
       },
     );
     this.ctx = {
@@ -327,7 +333,14 @@ export class OrchestratorRuntime implements OrchestratorService {
   private async onOffers(offers: Offer[]): Promise<void> {
     let round;
     try {
-      round = await this.exclusive(() => this.queueMatcher.match(offers));
+      round = await this.exclusive(async () => {
+        const r = await this.queueMatcher.match(offers);
+        // Declined as idle (refused for longer than a plain decline: nothing is ready to launch):
+        // suppress now, in the lock, so that demand arriving before the next tick (an app created
+        // right after these offers came) REVIVEs, which also clears that long filter.
+        if (r.decline.length && r.refuseSeconds > this.cfg.declineRefuseSeconds) this.fw.setWantOffers(false);
+        return r;
+      });
     } catch (err) {
       this.cfg.log.warn('offer round failed; declining', { error: (err as Error).message });
       this.fw.decline(offers.map((o) => o.id.value), 1).catch(() => {});

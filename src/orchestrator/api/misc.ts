@@ -148,12 +148,7 @@ export function miscRoutes(api: Api): PrefixRoute[] {
     {
       prefix: ['ping'],
       deep: false,
-      handler: (ctx) => {
-        if (ctx.method !== 'GET' && ctx.method !== 'HEAD') throw methodNotAllowed(ctx, ['GET']);
-        const accept = String(ctx.req.headers.accept ?? '');
-        if (/application\/json/i.test(accept) && !/text\/plain/i.test(accept)) return { body: JSON.stringify('pong'), headers: { 'content-type': 'application/json' } };
-        return { body: 'pong\n', headers: { 'content-type': 'text/plain; charset=utf-8' } };
-      },
+      handler: pingReply,
     },
     {
       prefix: ['metrics'],
@@ -181,4 +176,12 @@ export function miscRoutes(api: Api): PrefixRoute[] {
       },
     },
   ];
+}
+
+/** GET /ping: always answered by the instance asked (never proxied to the leader). */
+export function pingReply(ctx: ApiContext): Reply {
+  if (ctx.method !== 'GET' && ctx.method !== 'HEAD') throw methodNotAllowed(ctx, ['GET']);
+  const accept = String(ctx.req.headers.accept ?? '');
+  if (/application\/json/i.test(accept) && !/text\/plain/i.test(accept)) return { body: JSON.stringify('pong'), headers: { 'content-type': 'application/json' } };
+  return { body: 'pong\n', headers: { 'content-type': 'text/plain; charset=utf-8' } };
 }

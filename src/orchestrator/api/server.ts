@@ -52,19 +52,29 @@ export interface PrefixRoute {
   handler: RouteHandler;
 }
 
-export async function startOrchestratorServer(opts: OrchestratorServerOptions): Promise<OrchestratorServer> {
+/** The API's request handling, without a listening socket (an HA front serves it only while leading). */
+export interface OrchestratorApiHandler {
+  handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void>;
+  /** Ends every open event stream (clients reconnect, e.g. through a follower to the new leader). */
+  closeStreams(): void;
+}
+
+export interface OrchestratorApiOptions {
+  service: OrchestratorService;
+  log?: Logger;
+  heartbeatMs?: number;
+  /** `host:port` this API answers on (for /v2/leader and /v2/info). */
+  self(): string;
+  /** Base URL for Location headers when the request has no usable Host header. */
+  defaultBase(): string;
+}
+
+export function createOrchestratorApi(opts: OrchestratorApiOptions): OrchestratorApiHandler {
   const log = opts.log ?? silentLogger;
-  const host = opts.host ?? '127.0.0.1';
-  let boundPort = 0;
-  const wildcard = host === '0.0.0.0' || host === '::';
-  // What clients are told: /v2/leader names this machine; `url` is reachable locally.
-  const advertised = wildcard ? os.hostname() : host;
-  const local = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  const hostPort = (h: string) => `${h.includes(':') ? `[${h}]` : h}:${boundPort}`;
   const api: Api = {
     service: opts.service,
     log,
-    leader: () => hostPort(advertised),
+    leader: opts.self,
   };
   const streams = new EventStreams({ bus: opts.service.events, log, heartbeatMs: opts.heartbeatMs, render: renderEvent });
 
@@ -87,22 +97,9 @@ export async function startOrchestratorServer(opts: OrchestratorServerOptions): 
     ...miscRoutes(api),
   ];
 
-  const server = http.createServer((req, res) => {
-    void handle(req, res);
-  });
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 0; // the event stream stays open
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-    else socket.destroy();
-  });
-
-  const defaultBase = () => `http://${hostPort(local)}`;
-
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     try {
-      const ctx = makeContext(req, res, defaultBase());
+      const ctx = makeContext(req, res, opts.defaultBase());
       // HEAD is GET without the body (same status and headers, content-length included):
       // routes see GET; Node's response drops the payload of a HEAD answer.
       if (ctx.method === 'HEAD') {
@@ -115,16 +112,56 @@ export async function startOrchestratorServer(opts: OrchestratorServerOptions): 
       const reply = await route.handler(ctx, segs.slice(route.prefix.length));
       if (reply) send(res, reply);
     } catch (e) {
-      const { status, body } = errorResponse(e);
-      if (status >= 500) log.error('request failed', { method: req.method, url: req.url, error: (e as Error)?.message, stack: (e as Error)?.stack });
-      if (!res.headersSent) send(res, { status, body });
-      else res.end();
+      sendError(res, e, log);
     } finally {
       // Unread request bodies (e.g. a DELETE with a body) must not stall keep-alive.
       if (!req.complete) req.resume();
     }
   }
 
+  return { handle, closeStreams: () => streams.closeAll() };
+}
+
+/** Answers a thrown error in Marathon's JSON shape (or cuts a response already under way). */
+export function sendError(res: http.ServerResponse, e: unknown, log: Logger): void {
+  const { status, body } = errorResponse(e);
+  const req = res.req;
+  if (status >= 500) log.error('request failed', { method: req?.method, url: req?.url, error: (e as Error)?.message, stack: (e as Error)?.stack });
+  if (!res.headersSent) send(res, { status, body });
+  else res.end();
+}
+
+export interface HttpListener {
+  url: string;
+  host: string;
+  port: number;
+  /** `host:port` clients are told (the machine's hostname when bound to a wildcard address). */
+  advertised: string;
+  server: http.Server;
+  /** Stops listening and cuts every open connection (event streams included). */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens on host:port (0 = any free port) with the settings the Marathon API needs (keep-alive
+ * longer than common clients', no request timeout: event streams stay open); `handler` gets every
+ * request once the port is known.
+ */
+export async function listenHttp(
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+  opts: { host?: string; port?: number },
+): Promise<HttpListener> {
+  const host = opts.host ?? '127.0.0.1';
+  const wildcard = host === '0.0.0.0' || host === '::';
+  const local = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  const server = http.createServer(handler);
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 0; // the event stream stays open
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 8080, host, () => {
@@ -132,25 +169,54 @@ export async function startOrchestratorServer(opts: OrchestratorServerOptions): 
       resolve();
     });
   });
-  boundPort = (server.address() as AddressInfo).port;
+  const port = (server.address() as AddressInfo).port;
   const sockets = new Set<Socket>();
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  const url = `http://${hostPort(local)}`;
-  log.info('Marathon API listening', { url });
   return {
-    url,
+    url: `http://${hostPort(local, port)}`,
     host,
-    port: boundPort,
+    port,
+    advertised: hostPort(wildcard ? os.hostname() : host, port),
     server,
     close: () =>
       new Promise<void>((resolve) => {
-        streams.closeAll();
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
       }),
+  };
+}
+
+export function hostPort(h: string, port: number): string {
+  return `${h.includes(':') ? `[${h}]` : h}:${port}`;
+}
+
+export async function startOrchestratorServer(opts: OrchestratorServerOptions): Promise<OrchestratorServer> {
+  const log = opts.log ?? silentLogger;
+  // The port is known only once listening; the handler asks for it per request.
+  let listener: HttpListener | undefined;
+  const api = createOrchestratorApi({
+    service: opts.service,
+    log,
+    heartbeatMs: opts.heartbeatMs,
+    // What clients are told: /v2/leader names this machine; `url` is reachable locally.
+    self: () => listener!.advertised,
+    defaultBase: () => listener!.url,
+  });
+  listener = await listenHttp((req, res) => void api.handle(req, res), { host: opts.host, port: opts.port });
+  const l = listener;
+  log.info('Marathon API listening', { url: l.url });
+  return {
+    url: l.url,
+    host: l.host,
+    port: l.port,
+    server: l.server,
+    close: () => {
+      api.closeStreams();
+      return l.close();
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 // The orchestrator runtime plus its Marathon API in one call — what
 // `corral orchestrator` runs, and what `corral dev` can embed. The caller owns
-// the store (opened before, closed after close()).
+// the store (opened before, closed after close()). One instance, no election: several instances
+// sharing an etcd store use ha-stack.ts instead (one leads, the others proxy to it).
 import type { Logger } from '../../runtime/log.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import type { Store } from '../../store/store.ts';
