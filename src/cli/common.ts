@@ -259,3 +259,48 @@ export function isAddrInUse(err: unknown): boolean {
 export function isStoreLocked(err: unknown): boolean {
   return err instanceof UnavailableError && /already open/.test(err.message);
 }
+
+/**
+ * JSON event lines that may happen before the `ready` line (leadership changes while starting): they
+ * are held back until ready() has printed it, so that `ready` is always the first line.
+ */
+export function eventsAfterReady<E>(json: boolean | undefined): { report: (e: E) => void; ready: (line: Record<string, unknown>) => void } {
+  let isReady = false;
+  const pending: E[] = [];
+  return {
+    report(e) {
+      if (!json) return;
+      if (isReady) jsonLine(e);
+      else pending.push(e);
+    },
+    ready(line) {
+      if (json) jsonLine(line);
+      isReady = true;
+      for (const e of pending.splice(0)) jsonLine(e);
+    },
+  };
+}
+
+/**
+ * The foreground servers' way out: stop the server (what `what` names), then close its store; print
+ * {"event":"stopped","ok":…} with --json; a failure of either makes the exit status 1.
+ */
+export async function stopServerAndStore(
+  log: { error(msg: string, fields?: Record<string, unknown>): void },
+  what: string,
+  server: { close(): Promise<void> },
+  store: { close(): Promise<void> },
+  json: boolean | undefined,
+): Promise<void> {
+  let ok = true;
+  await server.close().catch((e: Error) => {
+    ok = false;
+    log.error(`stopping the ${what} failed`, { error: e.message });
+  });
+  await store.close().catch((e: Error) => {
+    ok = false;
+    log.error('closing the store failed', { error: e.message });
+  });
+  if (json) jsonLine({ event: 'stopped', ok });
+  if (!ok) process.exitCode = 1;
+}

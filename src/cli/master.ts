@@ -12,7 +12,8 @@ import {
   CliError,
   isAddrInUse,
   isStoreLocked,
-  jsonLine,
+  eventsAfterReady,
+  stopServerAndStore,
   untilStopSignal,
   out,
   parseLogLevel,
@@ -101,14 +102,7 @@ async function runMaster(opts: MasterCliOptions): Promise<void> {
   const { startMaster } = await import('../master/index.ts');
   const log = createLogger('master', logLevelOf(opts));
   const { store, where, ha } = await openMasterStore(opts);
-  // Leadership events may come before the ready line is out: they wait for it.
-  let ready = false;
-  const pending: LeadershipEvent[] = [];
-  const report = (e: LeadershipEvent) => {
-    if (!opts.json) return;
-    if (ready) jsonLine(e);
-    else pending.push(e);
-  };
+  const events = eventsAfterReady<LeadershipEvent>(opts.json);
   let master: MasterHandle;
   try {
     master = await startMaster({
@@ -123,7 +117,7 @@ async function runMaster(opts: MasterCliOptions): Promise<void> {
       ...(opts.maxAgentPingTimeouts !== undefined ? { maxAgentPingTimeouts: opts.maxAgentPingTimeouts } : {}),
       ...(opts.agentReregisterTimeoutMs !== undefined ? { agentReregisterTimeoutMs: opts.agentReregisterTimeoutMs } : {}),
       ...(opts.minAllocatableResources ? { minAllocatableResources: opts.minAllocatableResources } : {}),
-      ...(ha ? { ha: { electionTtlMs: opts.electionTtlMs, onLeadership: report } } : {}),
+      ...(ha ? { ha: { electionTtlMs: opts.electionTtlMs, onLeadership: events.report } } : {}),
     });
   } catch (e) {
     await store.close().catch(() => {});
@@ -132,23 +126,10 @@ async function runMaster(opts: MasterCliOptions): Promise<void> {
   }
 
   const stopped = untilStopSignal();
-  if (opts.json) {
-    jsonLine({ event: 'ready', master: master.url, ...(ha ? { store: where, ha: true } : { data_dir: where }), pid: process.pid });
-    ready = true;
-    for (const e of pending.splice(0)) jsonLine(e);
-  } else out(`corral master listening on ${master.url} (store ${where}${ha ? ', HA: campaigning for leadership' : ''}); Ctrl-C to stop`);
+  events.ready({ event: 'ready', master: master.url, ...(ha ? { store: where, ha: true } : { data_dir: where }), pid: process.pid });
+  if (!opts.json) out(`corral master listening on ${master.url} (store ${where}${ha ? ', HA: campaigning for leadership' : ''}); Ctrl-C to stop`);
 
   const stopSignal = await stopped;
   log.info('stopping', { signal: stopSignal });
-  let ok = true;
-  await master.close().catch((e: Error) => {
-    ok = false;
-    log.error('stopping the master failed', { error: e.message });
-  });
-  await store.close().catch((e: Error) => {
-    ok = false;
-    log.error('closing the store failed', { error: e.message });
-  });
-  if (opts.json) jsonLine({ event: 'stopped', ok });
-  if (!ok) process.exitCode = 1;
+  await stopServerAndStore(log, 'master', master, store, opts.json);
 }

@@ -17,7 +17,9 @@ import {
   CliError,
   isAddrInUse,
   isStoreLocked,
+  eventsAfterReady,
   jsonLine,
+  stopServerAndStore,
   masterOption,
   untilStopSignal,
   out,
@@ -116,17 +118,7 @@ async function runOrchestrator(opts: OrchestratorCliOptions): Promise<void> {
 
   const stopSignal = await stopped;
   log.info('stopping', { signal: stopSignal });
-  let ok = true;
-  await stack.close().catch((e: Error) => {
-    ok = false;
-    log.error('stopping the orchestrator failed', { error: e.message });
-  });
-  await store.close().catch((e: Error) => {
-    ok = false;
-    log.error('closing the store failed', { error: e.message });
-  });
-  if (opts.json) jsonLine({ event: 'stopped', ok });
-  if (!ok) process.exitCode = 1;
+  await stopServerAndStore(log, 'orchestrator', stack, store, opts.json);
 }
 
 /** `--store etcd://…`: one HA instance (src/orchestrator/api/ha-stack.ts). */
@@ -142,14 +134,7 @@ async function runHaOrchestrator(opts: OrchestratorCliOptions): Promise<void> {
   } catch (e) {
     throw new CliError(`cannot open the store ${spec}: ${(e as Error).message}`);
   }
-  // Leadership events may come before the ready line is out: they wait for it.
-  let ready = false;
-  const pending: OrchestratorLeadershipEvent[] = [];
-  const report = (e: OrchestratorLeadershipEvent) => {
-    if (!opts.json) return;
-    if (ready) jsonLine(e);
-    else pending.push(e);
-  };
+  const events = eventsAfterReady<OrchestratorLeadershipEvent>(opts.json);
   let stack: HaOrchestratorStack;
   try {
     stack = await startHaOrchestratorStack({
@@ -159,7 +144,7 @@ async function runHaOrchestrator(opts: OrchestratorCliOptions): Promise<void> {
       port: opts.port,
       log,
       electionTtlMs: opts.electionTtlMs,
-      onLeadership: report,
+      onLeadership: events.report,
       ...(opts.hostname || opts.host !== '127.0.0.1' ? { hostname: opts.hostname ?? opts.host } : {}),
       ...(opts.frameworkName ? { frameworkName: opts.frameworkName } : {}),
       ...(opts.role ? { role: opts.role } : {}),
@@ -171,24 +156,11 @@ async function runHaOrchestrator(opts: OrchestratorCliOptions): Promise<void> {
   }
 
   const stopped = untilStopSignal();
-  if (opts.json) {
-    jsonLine({ event: 'ready', orchestrator: stack.url, id: stack.id, advertised: stack.advertisedUrl, master: opts.master, store: spec, ha: true, pid: process.pid });
-    ready = true;
-    for (const e of pending.splice(0)) jsonLine(e);
-  } else out(`corral orchestrator: Marathon API on ${stack.url}, framework of ${opts.master} (store ${spec}, HA: campaigning for leadership); Ctrl-C to stop`);
+  events.ready({ event: 'ready', orchestrator: stack.url, id: stack.id, advertised: stack.advertisedUrl, master: opts.master, store: spec, ha: true, pid: process.pid });
+  if (!opts.json) out(`corral orchestrator: Marathon API on ${stack.url}, framework of ${opts.master} (store ${spec}, HA: campaigning for leadership); Ctrl-C to stop`);
 
   const stopSignal = await stopped;
   log.info('stopping', { signal: stopSignal });
-  let ok = true;
   // A leader stops its runtime (tasks keep running) and resigns: a standby takes over at once.
-  await stack.close().catch((e: Error) => {
-    ok = false;
-    log.error('stopping the orchestrator failed', { error: e.message });
-  });
-  await store.close().catch((e: Error) => {
-    ok = false;
-    log.error('closing the store failed', { error: e.message });
-  });
-  if (opts.json) jsonLine({ event: 'stopped', ok });
-  if (!ok) process.exitCode = 1;
+  await stopServerAndStore(log, 'orchestrator', stack, store, opts.json);
 }
