@@ -5,6 +5,7 @@
 // decided here, once.
 import { CompactedError, CorralError, ConflictError, InvariantError, NotFoundError, UnavailableError } from '../protocol/errors.ts';
 import { createLogger, type Logger } from '../runtime/log.ts';
+import { LeaseState } from './lease-state.ts';
 import {
   compareKeys,
   validateCommit,
@@ -75,53 +76,22 @@ const keyOf = (ev: WatchEvent) => (ev.type === 'put' ? ev.kv.key : ev.key);
  * A lease of a local store. Nothing can fail to keep it alive while the store is open (the store
  * lives in this process), so it ends only by revoke(), BackendStore.expireLease() or close().
  */
-class LocalLease implements Lease {
-  private ended = false;
-  /** Why it ended; undefined for revoke(), which never calls onLost callbacks. */
-  private reason: string | undefined;
-  private callbacks: ((reason: string) => void)[] = [];
-
+class LocalLease extends LeaseState implements Lease {
   constructor(
-    readonly id: string,
-    readonly ttlMs: number,
+    id: string,
+    ttlMs: number,
     private readonly end: (lease: LocalLease, reason: string | undefined) => Promise<void>,
-    private readonly log: Logger,
-  ) {}
-
-  get lost(): boolean {
-    return this.ended;
-  }
-
-  onLost(cb: (reason: string) => void): void {
-    if (typeof cb !== 'function') throw new TypeError('onLost callback must be a function');
-    if (!this.ended) this.callbacks.push(cb);
-    else if (this.reason !== undefined) this.fire(cb, this.reason);
+    log: Logger,
+  ) {
+    super(id, ttlMs, log);
   }
 
   revoke(): Promise<void> {
     return this.end(this, undefined);
   }
 
-  /** Marks the lease ended and schedules its callbacks; false when it had already ended. */
-  markEnded(reason: string | undefined): boolean {
-    if (this.ended) return false;
-    this.ended = true;
-    this.reason = reason;
-    const cbs = this.callbacks;
-    this.callbacks = [];
-    if (reason !== undefined) for (const cb of cbs) this.fire(cb, reason);
-    return true;
-  }
-
-  // Always asynchronous, so a callback never runs inside the store call that ended the lease.
-  private fire(cb: (reason: string) => void, reason: string): void {
-    queueMicrotask(() => {
-      try {
-        cb(reason);
-      } catch (err) {
-        this.log.error('lease onLost callback failed', { lease: this.id, error: err });
-      }
-    });
+  override markEnded(reason: string | undefined): boolean {
+    return super.markEnded(reason);
   }
 }
 

@@ -35,6 +35,7 @@ import {
 } from '../protocol/errors.ts';
 import { systemClock, type Clock, type TimerHandle } from '../runtime/clock.ts';
 import { createLogger, type Logger } from '../runtime/log.ts';
+import { LeaseState } from './lease-state.ts';
 import {
   validateCommit,
   validateKey,
@@ -114,36 +115,24 @@ function messageOf(err: unknown): string {
 }
 
 /** A lease granted by this store, kept alive from this process until revoked, expired or closed. */
-class EtcdLease implements Lease {
-  private ended = false;
-  private reason: string | undefined;
-  private callbacks: ((reason: string) => void)[] = [];
+class EtcdLease extends LeaseState implements Lease {
   /** Local, conservative expiry: send time of the last acknowledged keep-alive + TTL. */
   private expiresAt: number;
   private keepAliveTimer: TimerHandle | undefined;
   private expiryTimer: TimerHandle | undefined;
 
   constructor(
-    readonly id: string,
-    readonly ttlMs: number,
+    id: string,
+    ttlMs: number,
     grantSentAt: number,
     private readonly owner: EtcdStore,
     private readonly clock: Clock,
-    private readonly log: Logger,
+    log: Logger,
   ) {
+    super(id, ttlMs, log);
     this.expiresAt = grantSentAt + ttlMs;
     this.armExpiry();
     this.scheduleKeepAlive(this.interval());
-  }
-
-  get lost(): boolean {
-    return this.ended;
-  }
-
-  onLost(cb: (reason: string) => void): void {
-    if (typeof cb !== 'function') throw new TypeError('onLost callback must be a function');
-    if (!this.ended) this.callbacks.push(cb);
-    else if (this.reason !== undefined) this.fire(cb, this.reason);
   }
 
   async revoke(): Promise<void> {
@@ -154,18 +143,11 @@ class EtcdLease implements Lease {
 
   /** Stops keeping the lease alive and schedules onLost (unless revoked); false if already ended. */
   end(reason: string | undefined): boolean {
-    if (this.ended) return false;
-    this.ended = true;
-    this.reason = reason;
+    if (!this.markEnded(reason)) return false;
     this.keepAliveTimer?.cancel();
     this.expiryTimer?.cancel();
     this.owner.forget(this);
-    const cbs = this.callbacks;
-    this.callbacks = [];
-    if (reason !== undefined) {
-      this.log.warn('etcd lease lost', { lease: this.id, reason });
-      for (const cb of cbs) this.fire(cb, reason);
-    }
+    if (reason !== undefined) this.log.warn('etcd lease lost', { lease: this.id, reason });
     return true;
   }
 
@@ -214,15 +196,6 @@ class EtcdLease implements Lease {
     }, ms);
   }
 
-  private fire(cb: (reason: string) => void, reason: string): void {
-    queueMicrotask(() => {
-      try {
-        cb(reason);
-      } catch (err) {
-        this.log.error('lease onLost callback failed', { lease: this.id, error: err });
-      }
-    });
-  }
 }
 
 interface ActiveWatch {

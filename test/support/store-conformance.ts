@@ -509,6 +509,9 @@ export function storeConformance(name: string, factory: StoreFactory, options: C
           { type: 'put', key: 'b', value: '1' },
         ]);
         await s.put('c', '1');
+        // Delivery may be asynchronous (etcd): wait for the first event, then give more a chance to arrive.
+        const deadline = Date.now() + 2000;
+        while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
         await settle();
         assert.equal(got.length, 1);
       });
