@@ -44,6 +44,7 @@ interface AgentCliOptions {
   switchUser?: boolean;
   statusUpdateRetryMs?: number;
   statusUpdateRetryMaxMs?: number;
+  killTasksOnStop?: boolean;
   logLevel?: LogLevel;
   json?: boolean;
 }
@@ -70,6 +71,7 @@ export function registerAgent(program: Command): void {
     .option('--status-update-retry-ms <ms>', 'first retry of an unacknowledged status update; doubles each time (default 1000)', parsePositiveInt)
     .option('--status-update-retry-max-ms <ms>', 'cap of the status update retry interval (default 60000)', parsePositiveInt)
     .option('--log-level <level>', 'debug | info | warn | error (default: $CORRAL_LOG_LEVEL or info)', parseLogLevel)
+    .option('--kill-tasks-on-stop', 'SIGINT/SIGTERM also kill the tasks (SIGTERM, then SIGKILL after their grace period), as `corral dev` does')
     .option('--json', 'print {"event":"ready",…}, {"event":"registered",…} and {"event":"stopped"} as JSON lines')
     .addHelpText(
       'after',
@@ -179,11 +181,12 @@ async function runAgent(opts: AgentCliOptions): Promise<void> {
     );
   });
   let ok = true;
-  await handle.close({ killTasks: false }).catch((e: Error) => {
+  await handle.close({ killTasks: Boolean(opts.killTasksOnStop) }).catch((e: Error) => {
     ok = false;
     log.error('stopping the agent failed', { error: e.message });
   });
   if (opts.json) jsonLine({ event: 'stopped', ok });
+  else if (opts.killTasksOnStop) err('agent stopped; its tasks were killed');
   else err('agent stopped; its tasks keep running (restart with the same --work-dir to recover them, or add --recover cleanup to kill them)');
   if (!ok) process.exitCode = 1;
 }

@@ -40,6 +40,9 @@ interface DevOptions {
   orchestrator: boolean;
   orchestratorPort?: number;
   ports: string;
+  ha?: boolean;
+  etcdPort?: number;
+  electionTtlMs?: number;
 }
 
 export function registerDev(program: Command): void {
@@ -48,7 +51,7 @@ export function registerDev(program: Command): void {
     .description('run a master and N agents in this process: a local cluster in the foreground')
     .option('--port <port>', 'master port; agents listen on port+1 … port+N (0 = any free ports)', parsePort, 5050)
     .option('--agents <n>', 'number of agents; each offers 1/N of this machine (0: master only)', parseNonNegativeInt, 1)
-    .option('--data-dir <dir>', 'state directory: the master store in <dir>/master, agent i in <dir>/agent-<i>', './.corral')
+    .option('--data-dir <dir>', 'state directory: the master store in <dir>/master, agent i in <dir>/agent-<i> (default ./.corral; ./.corral-ha with --ha)')
     .option('--host <host>', 'address to bind and advertise', '127.0.0.1')
     .option('--allocation-interval-ms <ms>', 'batch allocation period (default 1000)', parsePositiveInt)
     .option('--log-level <level>', 'debug | info | warn | error (default: $CORRAL_LOG_LEVEL or info)', parseLogLevel)
@@ -57,6 +60,9 @@ export function registerDev(program: Command): void {
     .option('--ports <range>', 'host port range the agents offer to tasks, split between them', parsePortRange, '31000-32000')
     .option('--register-timeout-ms <ms>', 'how long to wait for the agents to register before reporting ready', parseNonNegativeInt, 30_000)
     .option('--json', 'print events as JSON lines on stdout: {"event":"ready","master":URL,"agents":[URL…]}, then "stopping"/"stopped"')
+    .option('--ha', 'HA cluster of child processes: 3 etcd members, 3 masters, 2 orchestrators and the agents, supervised (see docs/operations.md)')
+    .option('--etcd-port <port>', 'with --ha: client port of the first etcd member; members use port … port+5 (default 2379)', parsePort)
+    .option('--election-ttl-ms <ms>', 'with --ha: leader lease TTL of the masters and orchestrators (default 2000)', parsePositiveInt)
     .addHelpText(
       'after',
       `
@@ -64,13 +70,24 @@ Ctrl-C (SIGINT) or SIGTERM stops the cluster: tasks are killed (SIGTERM, then SI
 period), then the agents, the master and the store are closed, and the command exits 0. A second
 Ctrl-C exits at once. Only one process may use a data directory at a time.
 
+With --ha every part is a child process (kill -9 the leading master and watch another take over; the
+supervisor restarts what dies). --json then prints {"event":"ready","masters":[…],"orchestrators":[…],
+"agents":[…],"etcd":[…],"leaders":{…}}, then "leader", "exited", "restarted" events. Logs: <data dir>/logs.
+
 Examples:
   corral dev                          # master on :5050, one agent on :5051
   corral dev --agents 3 --port 6050   # master on :6050, agents on :6051-6053
-  corral dev --port 0 --json          # free ports; prints {"event":"ready",…} when usable`,
+  corral dev --port 0 --json          # free ports; prints {"event":"ready",…} when usable
+  corral dev --ha                     # etcd on :2379-2384, masters on :5050-5052, orchestrators on :8080-8081, agents from :5060`,
     )
-    .action(async (opts: DevOptions) => {
-      await runDev(opts);
+    .action(async (opts: Omit<DevOptions, 'dataDir'> & { dataDir?: string }) => {
+      if (opts.ha) {
+        const { runDevHa } = await import('./dev-ha.ts');
+        await runDevHa({ ...opts, dataDir: opts.dataDir ?? './.corral-ha' });
+        return;
+      }
+      if (opts.etcdPort !== undefined || opts.electionTtlMs !== undefined) throw new UsageError('--etcd-port and --election-ttl-ms go with --ha');
+      await runDev({ ...opts, dataDir: opts.dataDir ?? './.corral' });
     });
 }
 
