@@ -26,7 +26,7 @@ export function buildProgram(): Command {
       'after',
       `
 Environment:
-  CORRAL_MASTER        master URL for client commands (default http://127.0.0.1:5050)
+  CORRAL_MASTER        master(s) for client commands: URL, URL,URL or etcd://H:P[,H:P] (default http://127.0.0.1:5050)
   CORRAL_ORCHESTRATOR  orchestrator URL for app/deployment commands (default http://127.0.0.1:8080)
   CORRAL_LOG_LEVEL     debug | info | warn | error for master/agent logs (stderr)
   NO_COLOR             disable bold table headers on terminals
