@@ -1,7 +1,7 @@
 // startAgent: wires resource detection, recovery, the task manager, registration and the HTTP API.
 import fs from 'node:fs';
 import os from 'node:os';
-import { formatResources, toMesosResources } from '../core/resources.ts';
+import { collapseByName, formatResources, toMesosResources } from '../core/resources.ts';
 import { listen, Router, type ServerHandle } from '../http/server.ts';
 import { parseOrThrow } from '../protocol/validate.ts';
 import { MASTER_MESSAGE_PATH, MasterToAgent, type AgentToMaster, type MasterReply } from '../protocol/internal.ts';
@@ -25,6 +25,9 @@ import { reregistrationReport } from './reregistration.ts';
 import { agentResources, detectMachine, gpuIndices } from './resources.ts';
 import { agentState, MESOS_VERSION } from './state-json.ts';
 import { TaskManager } from './tasks.ts';
+import { Isolation } from './isolation/index.ts';
+import { CheckpointedResources } from './volumes.ts';
+import { Fetcher, fetcherFlags, fetcherSettings } from './fetcher/index.ts';
 import { DEFAULT_RECOVERY_TIMEOUT_MS, formatDuration } from './recovery-timeout.ts';
 import { guardWorkDir } from './recovery-timeout-watchdog.ts';
 
@@ -50,7 +53,11 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   const machine = await detectMachine(workDir, log);
   const resources = agentResources(opts.resources, machine, opts.resourceShare ?? 1);
   const attributes = opts.attributes ? parseAttributeString(opts.attributes) : [];
-  const gpus = gpuIndices(resources.scalars.gpus ?? 0, machine.gpus);
+  const gpus = gpuIndices(collapseByName(resources).scalars.gpus ?? 0, machine.gpus);
+  // Isolators (cgroups, pid namespace, disk/du): refuses to start when one asked for cannot work here.
+  const isolation = Isolation.create(opts, { clock, log: log.child('isolation') });
+  // Dynamic reservations and persistent volumes (throws when they no longer fit --resources).
+  const reserved = new CheckpointedResources(workDir, resources, log);
 
   // --- recovery (read side)
   const recoveryErrors: string[] = [];
@@ -98,6 +105,11 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     onShutdown: (message) => void shutdown(message),
   });
 
+  // --- fetcher (CommandInfo.uris): its cache is emptied before any task can use it
+  const fetchSettings = fetcherSettings(opts, workDir);
+  const fetcher = new Fetcher({ ...fetchSettings, clock, log: log.child('fetcher') });
+  await fetcher.init();
+
   const tasks: TaskManager = new TaskManager({
     workDir,
     clock,
@@ -113,6 +125,9 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     maxRetryMs: opts.statusUpdateRetryMaxMs ?? 60_000,
     closeFlushMs: opts.closeFlushMs ?? 2000,
     send: (fwId, status, latest) => sendStatusUpdate(fwId, status, latest),
+    prepareVolumes: (task, sandbox) => reserved.linkVolumes(task, sandbox),
+    fetcher,
+    isolation,
   });
 
   function registrationMessage(agentId: string | undefined): AgentToMaster {
@@ -122,7 +137,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
       resources: toMesosResources(resources) as Resource[],
       attributes,
     };
-    const common = { endpoint: `http://${endpoint()}`, version: MESOS_VERSION };
+    const checkpointed = reserved.wire() as Resource[];
+    const common = { endpoint: `http://${endpoint()}`, version: MESOS_VERSION, ...(checkpointed.length ? { checkpointed_resources: checkpointed } : {}) };
     if (!agentId) return { type: 'REGISTER_AGENT', agent_info: agentInfo, ...common };
     const { tasks: reported, frameworks } = reregistrationReport(tasks.frameworks.values(), tasks.sum, agentId);
     return { type: 'REREGISTER_AGENT', agent_info: { ...agentInfo, id: { value: agentId } }, ...common, tasks: reported, frameworks, sent_at_ms: clock.now() };
@@ -154,6 +170,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   // --- recovery (act)
   if (checkpoint && recoverMode === 'cleanup') {
     const killed = killAllRecovered(workDir, recovered, log);
+    for (const f of recovered) for (const r of f.runs) isolation.destroyRecovered(r.checkpoint.isolation);
     log.info('recover=cleanup: killed leftover tasks and discarded the checkpoint', { killed, old_agent_id: checkpoint.agent_id });
     fs.rmSync(metaRoot(workDir), { recursive: true, force: true });
     checkpoint = undefined;
@@ -178,11 +195,15 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     resources: opts.resources ?? formatResources(resources),
     ...(opts.attributes ? { attributes: opts.attributes } : {}),
     ...(opts.resourceShare !== undefined ? { resource_share: String(opts.resourceShare) } : {}),
+    ...fetcherFlags(fetchSettings),
+    ...isolation.flags(),
   };
   const router = new Router();
   router.on('POST', MASTER_MESSAGE_PATH, async (ctx) => {
     const msg = parseOrThrow(MasterToAgent, await ctx.json(), 'message');
-    return { body: handleMasterMessage(msg, { tasks, registrar, log, shutdown: (m) => void shutdown(m) }) };
+    return {
+      body: await handleMasterMessage(msg, { tasks, registrar, log, shutdown: (m) => void shutdown(m), checkpointResources: (list) => reserved.update(list) }),
+    };
   });
   const state = () =>
     agentState({
@@ -191,7 +212,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
       hostname: advertisedHost,
       port: server!.port,
       startTimeSeconds: startedAt / 1000,
-      resources,
+      resources: reserved.total(),
       used: tasks.usedResources(),
       attributes,
       flags,
@@ -203,16 +224,18 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   router.on('GET', '/flags', () => ({ body: { flags } }));
   router.on('GET', '/version', () => ({ body: { version: MESOS_VERSION, build_date: '', build_time: 0, build_user: '' } }));
   router.on('GET', '/metrics/snapshot', () => ({
-    body: metricsSnapshot({
+    body: Object.assign(metricsSnapshot({
       uptimeSeconds: (clock.now() - startedAt) / 1000,
       registered: registrar.registered,
       recoveryErrors: recoveryErrors.length,
       recoveryTimeSeconds,
-      total: resources,
-      used: tasks.usedResources(),
+      total: collapseByName(reserved.total()),
+      used: collapseByName(tasks.usedResources()),
       tasks,
-    }),
+    }), fetcher.metrics(), tasks.isolationMetrics()),
   }));
+  // Mesos's per-container usage and limits (cgroups, disk/du).
+  for (const p of ['/monitor/statistics', '/monitor/statistics.json']) router.on('GET', p, () => ({ body: tasks.containerStatistics() }));
   router.on('GET', '/files/browse', (ctx) => files.browse(ctx));
   router.on('GET', '/files/browse.json', (ctx) => files.browse(ctx));
   router.on('GET', '/files/read', (ctx) => files.read(ctx));
@@ -234,6 +257,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     closing ??= (async () => {
       registrar.stop();
       await tasks.close(killTasks);
+      fetcher.close();
       // With no task left running the watchdog has nothing to guard: it leaves now, not at its next look.
       await guard.stop(killTasks || shuttingDown || !tasks.hasLiveTasks() ? 'stopped' : 'closed');
       await server!.close();

@@ -2,7 +2,7 @@
 // command's `$?`, so a death by signal N arrives as 128+N (the shell's encoding); a wrapper killed outright
 // (SIGKILL to the whole group) arrives as a signal.
 import os from 'node:os';
-import type { TaskReason, TaskState } from '../protocol/mesos.ts';
+import type { Resource, TaskReason, TaskState } from '../protocol/mesos.ts';
 import type { KillReason } from './task-types.ts';
 
 export type RawExit = { code: number } | { signal: string };
@@ -29,6 +29,8 @@ export interface TerminalOutcome {
   reason?: TaskReason;
   /** TaskStatus.healthy of the terminal update (false for a task killed by its health check). */
   healthy?: boolean;
+  /** TaskStatus.limitation (Mesos's TaskResourceLimitation): the resource a container limit stopped. */
+  limitation?: { resources: Resource[] };
 }
 
 export const HEALTH_CHECK_KILL_MESSAGE = 'Task was killed since health check failed';

@@ -4,8 +4,18 @@ import type { Clock } from '../runtime/clock.ts';
 import type { IdSource } from '../runtime/ids.ts';
 import type { Logger } from '../runtime/log.ts';
 import type { Transport } from '../runtime/transport.ts';
+import type { FetcherOptions } from './fetcher/options.ts';
+import type { IsolationOptions } from './isolation/index.ts';
 
-export interface AgentOptions {
+/**
+ * Fetcher (CommandInfo.uris / Marathon `fetch`), from FetcherOptions: fetcherCacheDir (default <workDir>/fetcher-cache,
+ * emptied on start), fetcherCacheSizeBytes (LRU bound, default 2 GiB), fetcherMaxSizeBytes (per artifact, default
+ * 4 GiB), fetcherStallTimeoutMs (default 60 s without data).
+ *
+ * Isolation (docs/isolation.md), from IsolationOptions: isolation, cgroupsRoot, cgroupsEnableCfs, cgroupsPidsMax,
+ * enforceContainerDiskQuota, containerDiskWatchIntervalMs, defaultUser, allowRootTasks (and switchUser below).
+ */
+export interface AgentOptions extends FetcherOptions, Omit<IsolationOptions, 'switchUser'> {
   /**
    * The --master string: a master base URL (http://127.0.0.1:5050), a comma-separated list of them,
    * or the masters' etcd (etcd://host:port[,host:port]); the agent registers with the leading master
@@ -36,7 +46,10 @@ export interface AgentOptions {
    * is back) when no agent took the work dir over within it.
    */
   recoveryTimeoutMs?: number;
-  /** Run tasks as TaskInfo/CommandInfo/FrameworkInfo user (requires root). Default false: tasks run as the agent's user. */
+  /**
+   * Run tasks as their CommandInfo/FrameworkInfo user, else defaultUser (nobody), never root unless allowRootTasks
+   * (requires root). Default false: tasks run as the agent's user.
+   */
   switchUser?: boolean;
   clock?: Clock;
   ids?: IdSource;

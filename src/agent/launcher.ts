@@ -5,12 +5,21 @@
 // longer wait() for them, the wrapper records the command's exit status in a file. It costs one sh
 // start-up (~1 ms). It traps TERM so that a kill of the group reaches the command while the wrapper
 // survives to record the status; children of the trapped shell get default TERM handling back on exec.
+//
+// Isolation (isolation/): before anything else the wrapper writes its own pid into the task's cgroup.procs
+// files (`--cgroups FILE... --` after the exit-status path), so the command and all it forks are born confined;
+// a failed join stops the launch (status 125) rather than running the task unconfined. The isolators' argv
+// (pid namespace, user switch) goes in front of the command; the wrapper itself stays in the host's pid
+// namespace, where the agent tracks and signals it.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { parseExitStatusFile, type RawExit } from './exit-status.ts';
 import { processStartTime } from './proc.ts';
 
-export const WRAPPER_SCRIPT = 'f=$1; shift; trap : TERM INT; "$@"; s=$?; echo $s > "$f"; exit $s';
+export const WRAPPER_SCRIPT =
+  'f=$1; shift; if [ "$1" = --cgroups ]; then shift; while [ $# -gt 0 ] && [ "$1" != -- ]; do ' +
+  'echo $$ > "$1" || { echo "corral: cannot join cgroup $1; the task was not started" >&2; echo 125 > "$f"; exit 125; }; shift; done; shift; fi; ' +
+  'trap : TERM INT; "$@"; s=$?; echo $s > "$f"; exit $s';
 /** argv[0] of the wrapper shell: how the agent's processes show up in ps. */
 export const WRAPPER_NAME = 'corral-task';
 
@@ -21,8 +30,13 @@ export interface LaunchSpec {
   stdoutPath: string;
   stderrPath: string;
   exitStatusPath: string;
+  /** Run the wrapper (and so the task) as this user. Not with cgroups/namespaces: those switch in `prefix`. */
   uid?: number;
   gid?: number;
+  /** cgroup.procs files the wrapper joins before it runs anything. */
+  cgroupProcs?: string[];
+  /** Isolators' argv in front of the command (isolation/container-argv.ts). */
+  prefix?: string[];
 }
 
 export interface LaunchedProcess {
@@ -61,7 +75,9 @@ function startWrapper(spec: LaunchSpec, onFailure: (p: Promise<never>) => void):
         fs.closeSync(st);
       }
     }
-    const child = spawn('/bin/sh', ['-c', WRAPPER_SCRIPT, WRAPPER_NAME, spec.exitStatusPath, ...spec.argv], {
+    const cgroups = spec.cgroupProcs?.length ? ['--cgroups', ...spec.cgroupProcs, '--'] : [];
+    const args = [WRAPPER_NAME, spec.exitStatusPath, ...cgroups, ...(spec.prefix ?? []), ...spec.argv];
+    const child = spawn('/bin/sh', ['-c', WRAPPER_SCRIPT, ...args], {
       cwd: spec.cwd,
       env: spec.env,
       stdio: ['ignore', out, err],

@@ -12,11 +12,13 @@ export interface MasterMessageDeps {
   log: Logger;
   /** SHUTDOWN_AGENT: runs after the reply is sent. */
   shutdown(message: string): void;
+  /** CHECKPOINT_RESOURCES: resolves once the new reservations/volumes are durable (agent/volumes.ts). */
+  checkpointResources(resources: Extract<MasterToAgent, { type: 'CHECKPOINT_RESOURCES' }>['resources']): Promise<void>;
 }
 
 const ACCEPTED: AgentReply = { type: 'ACCEPTED' };
 
-export function handleMasterMessage(msg: MasterToAgent, deps: MasterMessageDeps): AgentReply {
+export function handleMasterMessage(msg: MasterToAgent, deps: MasterMessageDeps): AgentReply | Promise<AgentReply> {
   const { tasks, registrar } = deps;
   const agentId = registrar.agentId;
   if (msg.type === 'PING') {
@@ -53,5 +55,8 @@ export function handleMasterMessage(msg: MasterToAgent, deps: MasterMessageDeps)
     case 'SHUTDOWN_AGENT':
       setImmediate(() => deps.shutdown(msg.message));
       return ACCEPTED;
+    case 'CHECKPOINT_RESOURCES':
+      // Answered only once durable: the master sends a RUN_TASK that uses a new volume after this reply.
+      return deps.checkpointResources(msg.resources).then(() => ACCEPTED);
   }
 }

@@ -1,8 +1,11 @@
 // What the agent offers: detected from the machine (Mesos's defaults) or taken from --resources text, with
-// detected values filling the standard resources the text leaves out.
+// detected values filling the standard resources the text leaves out (in any role: `cpus(ops):2` alone
+// means no unreserved cpus). Static reservations use Mesos's syntax, `cpus(ops):2`; dynamic reservations
+// and volumes cannot be declared here (they come from the master, see volumes.ts).
 import fs from 'node:fs';
 import os from 'node:os';
-import { emptyResources, parseResourceString, roundScalar, type Resources } from '../core/resources.ts';
+import { checkpointedOf, emptyResources, isEmptyResources, parseResourceString, roundScalar, type Resources } from '../core/resources.ts';
+import { ValidationError } from '../protocol/errors.ts';
 import type { Logger } from '../runtime/log.ts';
 import { detectGpus, type GpuInfo } from './gpus.ts';
 
@@ -51,6 +54,8 @@ export function agentResources(text: string | undefined, facts: MachineFacts, sh
   const defaults = defaultResources(facts, share);
   if (text === undefined || text.trim() === '') return defaults;
   const given = parseResourceString(text);
+  if (!isEmptyResources(checkpointedOf(given)))
+    throw new ValidationError('--resources may hold static reservations only; dynamic reservations and volumes are made through the master', 'resources');
   for (const name of ['cpus', 'mem', 'disk', 'gpus'] as const) {
     if (given.scalars[name] === undefined && defaults.scalars[name] !== undefined && !mentions(text, name))
       given.scalars[name] = defaults.scalars[name]!;

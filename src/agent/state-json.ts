@@ -1,5 +1,5 @@
 // GET /state: Mesos's agent state JSON (legacy format: plain-string ids, flat resource objects).
-import { toLegacyResources, toMesosResources, type Resources } from '../core/resources.ts';
+import { reservationBreakdown, toLegacyResources, type Resources } from '../core/resources.ts';
 import { attributesToLegacy, type Attribute, type TaskStatus } from '../protocol/mesos.ts';
 import type { FrameworkEntry, TaskRun } from './task-types.ts';
 
@@ -107,12 +107,7 @@ export function agentState(i: StateInput) {
     hostname: i.hostname,
     capabilities: ['MULTI_ROLE', 'HIERARCHICAL_ROLE', 'TASK_RESOURCE_LIMITS'],
     resources: toLegacyResources(i.resources),
-    reserved_resources: {},
-    unreserved_resources: toLegacyResources(i.resources),
-    reserved_resources_full: {},
-    unreserved_resources_full: toMesosResources(i.resources),
-    reserved_resources_allocated: {},
-    unreserved_resources_allocated: toLegacyResources(i.used),
+    ...reservationBreakdown(i.resources, i.used),
     attributes: attributesToLegacy(i.attributes),
     ...(i.masterHostname ? { master_hostname: i.masterHostname } : {}),
     flags: i.flags,

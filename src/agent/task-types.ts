@@ -4,6 +4,7 @@ import type { FrameworkInfo, TaskInfo, TaskState, TaskStatus } from '../protocol
 import type { TimerHandle } from '../runtime/clock.ts';
 import type { Journal } from './checkpoint.ts';
 import type { HealthChecker } from './health-checker.ts';
+import type { IsolationCheckpoint } from './isolation/index.ts';
 
 /** Why the agent kills a task: a KILL from the master, its max_completion_time, agent/framework shutdown, a failed health check. */
 export type KillReason = 'kill' | 'max_completion_time' | 'shutdown' | 'health_check';
@@ -20,6 +21,8 @@ export interface TaskCheckpoint {
   launched_at: number;
   user?: string;
   gpus?: number[];
+  /** The task's cgroups and namespaces (isolation/), so a restarted agent finds them whatever its flags. */
+  isolation?: IsolationCheckpoint;
 }
 
 /** Lines of a task's `updates` journal. */

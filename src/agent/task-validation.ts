@@ -18,7 +18,6 @@ export function validateTaskForLaunch(task: TaskInfo): string | undefined {
     if (v.value === undefined) return `command.environment.variables[${i}] (${v.name}): value is not set`;
     if (v.name.includes('=') || v.name.includes('\0')) return `command.environment.variables[${i}]: invalid variable name ${JSON.stringify(v.name)}`;
   }
-  if ((cmd.uris ?? []).length > 0) return 'Fetching command URIs is not supported by this agent yet';
   const container = task.container as { type?: string; docker?: unknown; mesos?: { image?: unknown } } | undefined;
   if (container && (container.type === 'DOCKER' || container.docker !== undefined || container.mesos?.image !== undefined))
     return 'Container images are not supported by this agent yet; run the command on the host';

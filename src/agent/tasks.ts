@@ -20,8 +20,10 @@ import type { Logger } from '../runtime/log.ts';
 import { Journal, makeDirs, writeJsonAtomic } from './checkpoint.ts';
 import { terminalOutcome, type RawExit, type TerminalOutcome } from './exit-status.ts';
 import { findOnPath } from './gpus.ts';
+import type { Fetcher } from './fetcher/index.ts';
 import { ExitWatcher } from './exit-watcher.ts';
 import { GpuPool } from './gpu-pool.ts';
+import { Isolation, type ResourceStatistics } from './isolation/index.ts';
 import { parseHealthCheck } from './health-check.ts';
 import { HealthChecker } from './health-checker.ts';
 import { probeFor } from './health-probes.ts';
@@ -36,7 +38,6 @@ import { StatusUpdateManager } from './status-updates.ts';
 import { buildTaskEnv, taskArgv, taskGpuCount } from './task-env.ts';
 import type { FrameworkEntry, KillReason, TaskCheckpoint, TaskRun } from './task-types.ts';
 import { validateTaskForLaunch } from './task-validation.ts';
-import { lookupUser } from './users.ts';
 
 export const DEFAULT_GRACE_MS = 3000;
 const MAX_STATUSES_KEPT = 50;
@@ -60,6 +61,12 @@ export interface TaskManagerDeps {
   send(frameworkId: string, status: TaskStatus, latestState: TaskState | undefined): Promise<boolean | void>;
   /** close({killTasks}) waits up to this long for the master to accept the terminal updates. Default 2000 ms. */
   closeFlushMs?: number;
+  /** Fetches CommandInfo.uris into the sandbox before the command starts (tasks with uris fail without one). */
+  fetcher?: Pick<Fetcher, 'fetchAll'>;
+  /** Links the task's persistent volumes into its sandbox (agent/volumes.ts); returns an error message when it cannot. */
+  prepareVolumes?(task: TaskInfo, sandbox: string): string | undefined;
+  /** The isolators (cgroups, pid namespace, disk/du), the task-user policy and the ports check. Default: none. */
+  isolation?: Isolation;
 }
 
 export type RunTaskResult = 'launching' | 'duplicate';
@@ -90,9 +97,15 @@ export class TaskManager {
   private gpus: GpuPool;
   private exits: ExitWatcher<TaskRun & { pid: number }>;
   private closed = false;
+  /** Launches fetching their URIs: a kill, a reset or close() cancels the fetch. */
+  private fetching = new Map<TaskRun, AbortController>();
+
+  private isolation: Isolation;
 
   constructor(private deps: TaskManagerDeps) {
     this.gpus = new GpuPool(deps.gpuIndices, deps.log);
+    this.isolation = deps.isolation ?? Isolation.none({ clock: deps.clock, log: deps.log }, { switchUser: deps.switchUser });
+    this.isolation.onLimitation = (containerId, outcome) => this.killForLimitation(containerId, outcome);
     this.exits = new ExitWatcher(deps.clock, deps.pollMs, (run) => this.onExit(run, readExitStatus(path.join(run.metaDir, EXIT_STATUS_FILE))));
     this.sum = new StatusUpdateManager({
       clock: deps.clock,
@@ -181,7 +194,7 @@ export class TaskManager {
   }
 
   private async launch(fw: FrameworkEntry, run: TaskRun): Promise<void> {
-    const invalid = validateTaskForLaunch(run.info);
+    const invalid = validateTaskForLaunch(run.info) ?? this.isolation.portsProblem(run.info, this.liveRunsBesides(run));
     const wantGpus = taskGpuCount(run.info);
     if (!invalid && wantGpus > 0) run.gpus = this.gpus.take(wantGpus);
     const checkpoint: TaskCheckpoint = {
@@ -194,6 +207,8 @@ export class TaskManager {
       ...(run.user ? { user: run.user } : {}),
       ...(run.gpus.length ? { gpus: run.gpus } : {}),
     };
+    const isolation = invalid ? undefined : this.isolation.plan(run.containerId);
+    if (isolation) checkpoint.isolation = isolation;
     // The slow parts overlap: task.json's fdatasync and STARTING's journal fdatasync run on the libuv
     // pool while the process is spawned. STARTING ("launching", as Mesos's command executor sends it
     // before it forks) goes out once both are durable; PID and RUNNING are journaled after the spawn, and
@@ -226,26 +241,47 @@ export class TaskManager {
     let uid: number | undefined;
     let gid: number | undefined;
     let userEnv: { name: string; home: string } | undefined;
-    if (this.deps.switchUser && run.user) {
-      const u = lookupUser(run.user);
-      if (!u) return notLaunched(() => this.launchFailed(run, `Failed to launch the task: user '${run.user}' does not exist on this agent`));
+    const who = this.isolation.taskUser(run.user);
+    if ('error' in who) return notLaunched(() => this.launchFailed(run, who.error));
+    const u = who.user;
+    if (u) {
       ({ uid, gid } = u);
       userEnv = { name: u.name, home: u.home };
       try {
+        // The task's user owns its sandbox, and only it (and the agent) can read it.
         fs.chownSync(run.directory, u.uid, u.gid);
+        fs.chmodSync(run.directory, 0o750);
       } catch (e) {
-        return notLaunched(() => this.launchFailed(run, `Failed to launch the task as user '${run.user}': ${(e as Error).message}`));
+        return notLaunched(() => this.launchFailed(run, `Failed to launch the task as user '${u.name}': ${(e as Error).message}`));
       }
     }
+    const volumeError = this.deps.prepareVolumes?.(run.info, run.directory);
+    if (volumeError) return notLaunched(() => this.launchFailed(run, `Failed to launch the task: ${volumeError}`));
     const env = this.taskEnv(run, userEnv);
     if (run.info.health_check !== undefined) run.launchEnv = { env, uid, gid };
     const argv = taskArgv(run.info);
-    if (run.info.command?.shell === false && !findOnPath(argv[0]!, env.PATH)) {
+    const uris = run.info.command?.uris ?? [];
+    if (run.info.command?.shell === false && !uris.length && !findOnPath(argv[0]!, env.PATH)) {
       return notLaunched(() => this.launchFailed(run, `Failed to launch the task: executable '${argv[0]}' was not found`));
     }
     linkLatest(run.directory);
 
     this.emit(run, [this.status(run, 'TASK_STARTING')], checkpointed);
+    if (uris.length) {
+      const instead = await this.fetchUris(run, uid, gid);
+      if (instead) return notLaunched(instead);
+      // The executable may be one of the fetched files (relative to the sandbox, like the command's cwd).
+      const exe = argv[0]!.includes('/') ? path.resolve(run.directory, argv[0]!) : argv[0]!;
+      if (run.info.command?.shell === false && !findOnPath(exe, env.PATH)) {
+        return notLaunched(() => this.launchFailed(run, `Failed to launch the task: executable '${argv[0]}' was not found`));
+      }
+    }
+    let contained;
+    try {
+      contained = this.isolation.prepare({ containerId: run.containerId, checkpoint: isolation, resources: run.resources, sandbox: run.directory, metaDir: run.metaDir, user: u });
+    } catch (e) {
+      return notLaunched(() => this.launchFailed(run, `Failed to launch the task: cannot set up its container: ${(e as Error).message}`));
+    }
     let proc;
     try {
       proc = await launchProcess({
@@ -255,8 +291,10 @@ export class TaskManager {
         stdoutPath: path.join(run.directory, 'stdout'),
         stderrPath: path.join(run.directory, 'stderr'),
         exitStatusPath: path.join(run.metaDir, EXIT_STATUS_FILE),
-        uid,
-        gid,
+        uid: contained.spawnAs?.uid,
+        gid: contained.spawnAs?.gid,
+        cgroupProcs: contained.cgroupProcs,
+        prefix: contained.prefix,
       });
     } catch (e) {
       return notLaunched(() => this.launchFailed(run, `Failed to launch the task: ${(e as Error).message}`));
@@ -278,6 +316,34 @@ export class TaskManager {
     this.armDeadline(run);
     if (run.kill) this.startKill(run);
     else this.startHealthChecks(run);
+  }
+
+  /**
+   * Runs the fetcher while the task is STARTING (Mesos's containerizer fetches before it starts the executor).
+   * Returns how the launch ends instead of starting the command, if it does: killed meanwhile → TASK_KILLED;
+   * a failed fetch → TASK_FAILED / REASON_CONTAINER_LAUNCH_FAILED with Mesos's "Failed to launch container: Failed
+   * to fetch all URIs for container …" message; the agent stopping → nothing (recovery reports the task).
+   */
+  private async fetchUris(run: TaskRun, uid: number | undefined, gid: number | undefined): Promise<(() => void) | undefined> {
+    const ac = new AbortController();
+    this.fetching.set(run, ac);
+    let error: Error | undefined;
+    try {
+      if (!this.deps.fetcher) throw new Error('this agent has no fetcher');
+      const owner = uid !== undefined ? { owner: { uid, gid: gid ?? uid } } : {};
+      await this.deps.fetcher.fetchAll({ uris: run.info.command!.uris!, sandbox: run.directory, containerId: run.containerId, signal: ac.signal, ...owner });
+    } catch (e) {
+      error = e as Error;
+    } finally {
+      this.fetching.delete(run);
+    }
+    if (this.closed || run.terminal) return () => undefined;
+    if (run.kill) {
+      return () =>
+        this.terminate(run, { state: 'TASK_KILLED', message: 'Task killed before it was launched', reason: 'REASON_TASK_KILLED_DURING_LAUNCH' }, 'SOURCE_AGENT');
+    }
+    if (error) return () => this.launchFailed(run, `Failed to launch container: ${error.message}`);
+    return undefined;
   }
 
   private taskEnv(run: TaskRun, user: { name: string; home: string } | undefined): Record<string, string> {
@@ -307,7 +373,11 @@ export class TaskManager {
 
   // ---------------------------------------------------------------- status
 
-  private status(run: TaskRun, state: TaskState, o: { message?: string; reason?: TaskReason; source?: TaskSource; healthy?: boolean } = {}): TaskStatus {
+  private status(
+    run: TaskRun,
+    state: TaskState,
+    o: { message?: string; reason?: TaskReason; source?: TaskSource; healthy?: boolean; limitation?: TerminalOutcome['limitation'] } = {},
+  ): TaskStatus {
     return {
       task_id: { value: run.taskId },
       state,
@@ -315,6 +385,7 @@ export class TaskManager {
       ...(o.message !== undefined ? { message: o.message } : {}),
       ...(o.reason ? { reason: o.reason } : {}),
       ...(o.healthy !== undefined ? { healthy: o.healthy } : {}),
+      ...(o.limitation ? { limitation: o.limitation } : {}),
       agent_id: { value: this.deps.agentId() ?? run.info.agent_id.value },
       executor_id: { value: run.executorId },
       timestamp: this.deps.clock.now() / 1000,
@@ -349,9 +420,11 @@ export class TaskManager {
     run.deadlineTimer?.cancel();
     if (run.watched) this.exits.unwatch(run as TaskRun & { pid: number });
     this.releaseGpus(run);
+    this.isolation.destroy(run.containerId);
     this.countTerminal(outcome.state);
     if (run.pid !== undefined) this.counters.executorsTerminated++;
-    const done = this.emit(run, [this.status(run, outcome.state, { message: outcome.message, reason: outcome.reason, source, healthy: outcome.healthy })]);
+    const status = this.status(run, outcome.state, { message: outcome.message, reason: outcome.reason, source, healthy: outcome.healthy, limitation: outcome.limitation });
+    const done = this.emit(run, [status]);
     done.then(run.markTerminated, run.markTerminated);
   }
 
@@ -373,7 +446,27 @@ export class TaskManager {
     if (!run.watched && run.pid !== undefined) signalGroup(run.pid, 'SIGKILL');
     const exit = raw ?? (run.sigkilled ? { signal: 'SIGKILL' } : undefined);
     if (run.watched) return this.terminateRecovered(run, exit);
+    this.terminateExited(run, exit);
+  }
+
+  /** As the exit says, unless a container limit (memory, disk) ended the task: then TASK_FAILED from the agent. */
+  private terminateExited(run: TaskRun, exit: RawExit | undefined): void {
+    const limited = this.isolation.limitationOnExit(run.containerId, run.metaDir, exit);
+    if (limited) return this.terminate(run, limited, 'SOURCE_AGENT');
     this.terminate(run, terminalOutcome(exit, run.kill?.reason));
+  }
+
+  /** A container limit (memory, disk) ends the task: record why, then kill it at once, as Mesos destroys the container. */
+  private killForLimitation(containerId: string, outcome: TerminalOutcome): void {
+    for (const run of this.activeRuns()) {
+      if (run.containerId !== containerId || run.terminal || run.pid === undefined) continue;
+      this.isolation.limit(containerId, outcome);
+      run.health?.stop();
+      if (!run.watched || isSameLiveProcess(run.pid, run.startTime)) {
+        if (signalGroup(run.pid, 'SIGKILL')) run.sigkilled = true;
+      }
+      this.isolation.killAll(containerId);
+    }
   }
 
   /**
@@ -384,7 +477,7 @@ export class TaskManager {
   private terminateRecovered(run: TaskRun, exit: RawExit | undefined): void {
     const marker = run.kill?.reason === 'kill' ? undefined : readRecoveryTimeoutMarker(run.metaDir);
     if (marker) return this.terminate(run, recoveryTimeoutOutcome(marker.timeout_ms), 'SOURCE_AGENT');
-    this.terminate(run, terminalOutcome(exit, run.kill?.reason));
+    this.terminateExited(run, exit);
   }
 
   /** All updates of a terminal task are acknowledged: keep it as completed and drop its checkpoint. */
@@ -432,7 +525,8 @@ export class TaskManager {
 
   /** The environment of a re-attached task, rebuilt as it was launched. */
   private recoveredEnv(run: TaskRun): { env: Record<string, string>; uid?: number; gid?: number } {
-    const u = this.deps.switchUser && run.user ? lookupUser(run.user) : undefined;
+    const who = this.isolation.taskUser(run.user);
+    const u = 'user' in who ? who.user : undefined;
     const env = this.taskEnv(run, u ? { name: u.name, home: u.home } : undefined);
     return { env, ...(u ? { uid: u.uid, gid: u.gid } : {}) };
   }
@@ -495,6 +589,7 @@ export class TaskManager {
     }
     run.kill = { reason, graceMs, at: now };
     if (run.pid !== undefined) this.startKill(run);
+    else this.fetching.get(run)?.abort();
     // else: the launch is in progress and checks run.kill before and after spawning.
   }
 
@@ -578,9 +673,11 @@ export class TaskManager {
           run.terminal = true;
           run.markTerminated();
           this.releaseGpus(run);
+          this.isolation.destroyRecovered(cp.isolation);
           if (!replay.unacked.length) this.complete(run);
           continue;
         }
+        this.isolation.recover({ containerId: run.containerId, checkpoint: cp.isolation, resources: run.resources, sandbox: run.directory, metaDir: run.metaDir });
         this.reattach(fw, run, replay.pid, rr.exitStatus, opts.rebooted, opts.recoveryTimedOut);
       }
     }
@@ -665,6 +762,27 @@ export class TaskManager {
     for (const fw of this.frameworks.values()) for (const run of fw.tasks.values()) yield run;
   }
 
+  /** The other tasks of this agent that hold their resources (ports) now. */
+  private *liveRunsBesides(self: TaskRun): Generator<TaskRun> {
+    for (const run of this.activeRuns()) if (run !== self && !run.terminal) yield run;
+  }
+
+  /** Mesos's /monitor/statistics: one entry per live container with its limits and usage. */
+  containerStatistics(): { executor_id: string; executor_name: string; framework_id: string; source: string; statistics: ResourceStatistics }[] {
+    const out = [];
+    for (const run of this.activeRuns()) {
+      if (run.terminal) continue;
+      const statistics = this.isolation.statistics(run.containerId);
+      if (statistics) out.push({ executor_id: run.executorId, executor_name: `Command Executor (Task: ${run.taskId})`, framework_id: run.frameworkId, source: run.taskId, statistics });
+    }
+    return out;
+  }
+
+  /** Isolation's counters for /metrics/snapshot. */
+  isolationMetrics(): Record<string, number> {
+    return { 'containerizer/mesos/container_destroy_errors': this.isolation.destroyErrors };
+  }
+
   usedResources(): Resources {
     let used = emptyResources();
     for (const run of this.activeRuns()) if (!run.terminal) used = addResources(used, run.resources);
@@ -695,6 +813,7 @@ export class TaskManager {
       await this.sum.flush(this.deps.closeFlushMs ?? 2000);
     }
     this.closed = true;
+    for (const ac of this.fetching.values()) ac.abort();
     this.exits.stop();
     this.sum.stop();
     const runs = [...this.activeRuns()];
@@ -704,6 +823,7 @@ export class TaskManager {
       run.deadlineTimer?.cancel();
     }
     await Promise.all(runs.map((r) => r.journal.drain()));
+    await this.isolation.stop();
   }
 
   /**
@@ -718,6 +838,8 @@ export class TaskManager {
         run.killTimer?.cancel();
         run.deadlineTimer?.cancel();
         if (!run.terminal && run.pid !== undefined && (!run.watched || isSameLiveProcess(run.pid, run.startTime))) signalGroup(run.pid, 'SIGKILL');
+        this.isolation.destroy(run.containerId);
+        this.fetching.get(run)?.abort();
         run.terminal = true;
         run.markTerminated();
       }

@@ -8,6 +8,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { resolve } from 'node:path';
 import type { AgentHandle } from '../agent/index.ts';
 import { parseDuration } from '../agent/recovery-timeout.ts';
+import { checkCgroupsRoot, parseIsolation } from '../agent/isolation/config.ts';
+import { parseByteSize } from '../agent/fetcher/options.ts';
 import { OperatorClient, agentUrlOf, type LegacySlave } from '../client/operator-client.ts';
 import { parseAttributeString } from '../protocol/mesos.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
@@ -21,6 +23,7 @@ import {
   onStopSignals,
   out,
   parseLogLevel,
+  parseNonNegativeInt,
   parsePort,
   parsePositiveInt,
   parsePositiveNumber,
@@ -45,6 +48,18 @@ interface AgentCliOptions {
   statusUpdateRetryMs?: number;
   statusUpdateRetryMaxMs?: number;
   killTasksOnStop?: boolean;
+  isolation?: string;
+  cgroupsRoot?: string;
+  cgroupsEnableCfs?: boolean;
+  cgroupsPidsMax?: number;
+  enforceContainerDiskQuota?: boolean;
+  containerDiskWatchInterval?: number;
+  defaultUser?: string;
+  allowRootTasks?: boolean;
+  fetcherCacheDir?: string;
+  fetcherCacheSize?: number;
+  fetcherMaxSize?: number;
+  fetcherStallTimeout?: number;
   logLevel?: LogLevel;
   json?: boolean;
 }
@@ -67,7 +82,23 @@ export function registerAgent(program: Command): void {
       'kill the tasks a stopped or crashed agent left running once no agent has taken the work dir over for this long: 15mins, 30secs, 500ms, or ms (default: 15mins, as Mesos)',
       parseRecoveryTimeout,
     )
-    .option('--switch-user', 'run tasks as their framework/command user (requires root)')
+    .option('--switch-user', 'run tasks as their framework/command user, else --default-user (requires root)')
+    .option('--default-user <name>', 'with --switch-user, the user of tasks whose framework and command name none (default nobody)')
+    .option('--allow-root-tasks', 'with --switch-user, let tasks whose user is root run as root (refused by default)')
+    .option(
+      '--isolation <list>',
+      'isolators, Mesos names: cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,disk/du (default: the cgroups ones where possible; one asked for that cannot work stops the agent)',
+      parseIsolationFlag,
+    )
+    .option('--cgroups-root <name>', "tasks' cgroups go under <hierarchy>/<name>/<container id> (default corral)", parseCgroupsRootFlag)
+    .option('--cgroups-enable-cfs', 'also cap CPU time at the task\'s cpus (CFS quota), not only weight it (cpu shares)')
+    .option('--cgroups-pids-max <n>', 'processes + threads per task (pids.max); 0 = unlimited (default 4096)', parseNonNegativeInt)
+    .option('--enforce-container-disk-quota', "kill a task whose sandbox outgrows its disk (REASON_CONTAINER_LIMITATION_DISK); implies disk/du")
+    .option('--container-disk-watch-interval <duration>', 'how often disk/du measures sandboxes: 15secs, 500ms, or ms (default 15secs)', parseRecoveryTimeout)
+    .option('--fetcher-cache-dir <dir>', 'where `cache: true` URIs are kept, emptied on start (default: <work-dir>/fetcher-cache)')
+    .option('--fetcher-cache-size <size>', 'bound of the fetcher cache, least recently used files evicted first: 2GB, 512MB, or bytes (default 2GB)', parseSizeFlag)
+    .option('--fetcher-max-size <size>', 'largest artifact (download, copy or extracted archive) a task may fetch (default 4GB)', parseSizeFlag)
+    .option('--fetcher-stall-timeout <duration>', 'fail a download that receives nothing for this long: 60secs, 2mins, or ms (default 60secs)', parseRecoveryTimeout)
     .option('--status-update-retry-ms <ms>', 'first retry of an unacknowledged status update; doubles each time (default 1000)', parsePositiveInt)
     .option('--status-update-retry-max-ms <ms>', 'cap of the status update retry interval (default 60000)', parsePositiveInt)
     .option('--log-level <level>', 'debug | info | warn | error (default: $CORRAL_LOG_LEVEL or info)', parseLogLevel)
@@ -108,6 +139,31 @@ function parseRecoveryTimeout(value: string): number {
   }
 }
 
+function parseSizeFlag(value: string): number {
+  try {
+    return parseByteSize(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+function parseIsolationFlag(value: string): string {
+  try {
+    parseIsolation(value);
+    return value;
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message.replace(/^isolation: /, ''));
+  }
+}
+
+function parseCgroupsRootFlag(value: string): string {
+  try {
+    return checkCgroupsRoot(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message.replace(/^cgroups_root: /, ''));
+  }
+}
+
 function parseRecover(value: string): 'reconnect' | 'cleanup' {
   if (value === 'reconnect' || value === 'cleanup') return value;
   throw new InvalidArgumentError('expected reconnect or cleanup');
@@ -136,6 +192,18 @@ async function runAgent(opts: AgentCliOptions): Promise<void> {
       recover: opts.recover,
       ...(opts.recoveryTimeout !== undefined ? { recoveryTimeoutMs: opts.recoveryTimeout } : {}),
       switchUser: Boolean(opts.switchUser),
+      ...(opts.defaultUser !== undefined ? { defaultUser: opts.defaultUser } : {}),
+      allowRootTasks: Boolean(opts.allowRootTasks),
+      ...(opts.isolation !== undefined ? { isolation: opts.isolation } : {}),
+      ...(opts.cgroupsRoot !== undefined ? { cgroupsRoot: opts.cgroupsRoot } : {}),
+      cgroupsEnableCfs: Boolean(opts.cgroupsEnableCfs),
+      ...(opts.cgroupsPidsMax !== undefined ? { cgroupsPidsMax: opts.cgroupsPidsMax } : {}),
+      enforceContainerDiskQuota: Boolean(opts.enforceContainerDiskQuota),
+      ...(opts.containerDiskWatchInterval !== undefined ? { containerDiskWatchIntervalMs: opts.containerDiskWatchInterval } : {}),
+      ...(opts.fetcherCacheDir ? { fetcherCacheDir: resolve(opts.fetcherCacheDir) } : {}),
+      ...(opts.fetcherCacheSize !== undefined ? { fetcherCacheSizeBytes: opts.fetcherCacheSize } : {}),
+      ...(opts.fetcherMaxSize !== undefined ? { fetcherMaxSizeBytes: opts.fetcherMaxSize } : {}),
+      ...(opts.fetcherStallTimeout !== undefined ? { fetcherStallTimeoutMs: opts.fetcherStallTimeout } : {}),
       log,
       ...(opts.hostname ? { hostname: opts.hostname } : {}),
       ...(opts.resources ? { resources: opts.resources } : {}),

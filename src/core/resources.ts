@@ -1,7 +1,32 @@
 // Resource arithmetic over a plain, flattened form of Mesos resources.
 // Pure: no I/O. Scalars are kept in Mesos's fixed-point precision (3 decimals)
 // so that repeated add/subtract never drifts (Mesos does the same).
+//
+// Reservations and persistent volumes are encoded in the KEY (see resource-keys.ts):
+//   cpus                           unreserved ("*")
+//   cpus@ops                       statically reserved for role ops (`--resources 'cpus(ops):2'`)
+//   cpus@ops~alice                 dynamically reserved for ops by principal alice (`cpus@ops~`: no principal)
+//   disk@ops~alice#data1:data:RW   persistent volume data1 (container_path data, RW) on that reservation
+// so add/subtract/contains stay key-wise and never mix a reserved resource with an unreserved one.
+// Conversion to and from Mesos JSON (pre-refinement `role` + `reservation`, and post-refinement
+// `reservations: [{type, role, principal}]`, `disk.persistence`, `disk.volume`) happens only at the
+// boundary: fromMesosResources / toMesosResources / parseResourceString. Code that wants quantities
+// by resource name (DRF shares, metrics, legacy flat JSON) uses `quantitiesByName` / `collapseByName`.
 import { ValidationError } from '../protocol/errors.ts';
+import {
+  formatKey,
+  isCheckpointedKey,
+  isPlainKey,
+  keyName,
+  keyRole,
+  parseKey,
+  underlyingKey,
+  validateContainerPath,
+  validatePersistenceId,
+  validateRole,
+  type KeyReservation,
+  type KeyVolume,
+} from './resource-keys.ts';
 
 export interface Range {
   begin: number;
@@ -23,6 +48,15 @@ export interface MesosResource {
   set?: { item: string[] };
   role?: string;
   allocation_info?: { role: string };
+  /** Pre-refinement format: set with a non-`*` role for dynamic reservations. */
+  reservation?: { principal?: string; labels?: unknown };
+  /** Post-refinement format: the reservation stack (Corral keeps one level). */
+  reservations?: { type?: 'STATIC' | 'DYNAMIC'; role?: string; principal?: string; labels?: unknown }[];
+  disk?: {
+    persistence?: { id: string; principal?: string };
+    volume?: { container_path: string; mode: 'RW' | 'RO'; [extra: string]: unknown };
+    source?: unknown;
+  };
   [extra: string]: unknown;
 }
 
@@ -155,6 +189,66 @@ function checkNumber(v: unknown, path: string): number {
   return v;
 }
 
+/** The reservation a wire resource carries (either format), validated; undefined = unreserved. */
+function reservationOf(res: MesosResource, p: string): KeyReservation | undefined {
+  const stack = res.reservations;
+  if (stack !== undefined && !Array.isArray(stack)) throw new ValidationError('reservations must be an array', `${p}.reservations`);
+  if (stack && stack.length > 0) {
+    if (stack.length > 1) throw new ValidationError('refined reservations (more than one level) are not supported', `${p}.reservations`);
+    const r = stack[0]!;
+    if (!r || typeof r !== 'object') throw new ValidationError('reservation must be an object', `${p}.reservations[0]`);
+    if (r.type !== 'STATIC' && r.type !== 'DYNAMIC')
+      throw new ValidationError(`reservation type must be STATIC or DYNAMIC, got ${JSON.stringify(r.type)}`, `${p}.reservations[0].type`);
+    validateRole(r.role as string, `${p}.reservations[0].role`);
+    if (r.principal !== undefined && typeof r.principal !== 'string') throw new ValidationError('principal must be a string', `${p}.reservations[0].principal`);
+    if (res.role !== undefined && res.role !== r.role)
+      throw new ValidationError(`role ${JSON.stringify(res.role)} does not match the reservation's role ${JSON.stringify(r.role)}`, `${p}.role`);
+    if (r.type === 'STATIC') return { type: 'STATIC', role: r.role! };
+    return { type: 'DYNAMIC', role: r.role!, ...(r.principal ? { principal: r.principal } : {}) };
+  }
+  if (res.role === undefined || res.role === '*') {
+    if (res.reservation !== undefined) throw new ValidationError("a reservation needs a role other than '*'", `${p}.reservation`);
+    return undefined;
+  }
+  if (typeof res.role !== 'string') throw new ValidationError('role must be a string', `${p}.role`);
+  validateRole(res.role, `${p}.role`);
+  // Pre-refinement format: `reservation` present = dynamic, absent = static.
+  if (res.reservation === undefined) return { type: 'STATIC', role: res.role };
+  const principal = res.reservation?.principal;
+  if (principal !== undefined && typeof principal !== 'string') throw new ValidationError('principal must be a string', `${p}.reservation.principal`);
+  return { type: 'DYNAMIC', role: res.role, ...(principal ? { principal } : {}) };
+}
+
+/** The persistent volume a wire `disk` resource carries, validated; undefined = plain disk. */
+function volumeOf(res: MesosResource, reservation: KeyReservation | undefined, p: string): KeyVolume | undefined {
+  const disk = res.disk;
+  if (disk === undefined || disk === null) return undefined;
+  if (typeof disk !== 'object') throw new ValidationError('disk must be an object', `${p}.disk`);
+  if (disk.source !== undefined) throw new ValidationError('disk sources (MOUNT/PATH disks) are not supported', `${p}.disk.source`);
+  if (disk.persistence === undefined) {
+    if (disk.volume !== undefined) throw new ValidationError('disk.volume needs disk.persistence', `${p}.disk.volume`);
+    return undefined;
+  }
+  if (res.name !== 'disk' || res.type !== 'SCALAR') throw new ValidationError('only SCALAR disk resources can be persistent volumes', `${p}.disk`);
+  if (!reservation) throw new ValidationError('a persistent volume needs reserved disk', `${p}.disk.persistence`);
+  const { id, principal } = disk.persistence;
+  validatePersistenceId(id, `${p}.disk.persistence.id`);
+  if (principal !== undefined && typeof principal !== 'string') throw new ValidationError('principal must be a string', `${p}.disk.persistence.principal`);
+  const volume = disk.volume;
+  if (!volume || typeof volume !== 'object') throw new ValidationError('a persistent volume needs disk.volume', `${p}.disk.volume`);
+  validateContainerPath(volume.container_path, `${p}.disk.volume.container_path`);
+  const mode = volume.mode ?? 'RW';
+  if (mode !== 'RW' && mode !== 'RO') throw new ValidationError(`volume mode must be RW or RO, got ${JSON.stringify(mode)}`, `${p}.disk.volume.mode`);
+  return { id, containerPath: volume.container_path, mode, ...(principal ? { principal } : {}) };
+}
+
+/** The flat key of one wire resource (its name, reservation and volume). */
+export function keyOfMesosResource(res: MesosResource, p = 'resource'): string {
+  const reservation = reservationOf(res, p);
+  const volume = volumeOf(res, reservation, p);
+  return formatKey({ name: res.name, ...(reservation ? { reservation } : {}), ...(volume ? { volume } : {}) });
+}
+
 /** Converts wire resources to the flat form, validating values. */
 export function fromMesosResources(list: readonly MesosResource[], path = 'resources'): Resources {
   const out = emptyResources();
@@ -162,10 +256,11 @@ export function fromMesosResources(list: readonly MesosResource[], path = 'resou
     const p = `${path}[${i}]`;
     if (!res || typeof res.name !== 'string' || res.name === '')
       throw new ValidationError('resource needs a non-empty name', `${p}.name`);
+    const key = keyOfMesosResource(res, p);
     switch (res.type) {
       case 'SCALAR': {
         const v = checkNumber(res.scalar?.value, `${p}.scalar.value`);
-        out.scalars[res.name] = roundScalar((out.scalars[res.name] ?? 0) + v);
+        out.scalars[key] = roundScalar((out.scalars[key] ?? 0) + v);
         break;
       }
       case 'RANGES': {
@@ -179,14 +274,14 @@ export function fromMesosResources(list: readonly MesosResource[], path = 'resou
           if (end < begin) throw new ValidationError('range end is before begin', `${p}.ranges.range[${j}]`);
           return { begin, end };
         });
-        out.ranges[res.name] = normalizeRanges([...(out.ranges[res.name] ?? []), ...parsed]);
+        out.ranges[key] = normalizeRanges([...(out.ranges[key] ?? []), ...parsed]);
         break;
       }
       case 'SET': {
         const items = res.set?.item;
         if (!Array.isArray(items) || items.some((x) => typeof x !== 'string'))
           throw new ValidationError('SET resource needs set.item of strings', `${p}.set`);
-        out.sets[res.name] = [...new Set([...(out.sets[res.name] ?? []), ...items])].sort();
+        out.sets[key] = [...new Set([...(out.sets[key] ?? []), ...items])].sort();
         break;
       }
       default:
@@ -196,30 +291,150 @@ export function fromMesosResources(list: readonly MesosResource[], path = 'resou
   return prune(out);
 }
 
-/** Renders the flat form as Mesos v1 JSON resources, optionally tagged with the allocation role. */
+/**
+ * Renders the flat form as Mesos v1 JSON resources, optionally tagged with the allocation role.
+ * Reserved resources carry both formats, as Mesos's endpoints do: `role` (+ `reservation` when
+ * dynamic) for pre-refinement clients and `reservations` for the others; volumes carry
+ * `disk.persistence` and `disk.volume`.
+ */
 export function toMesosResources(r: Resources, allocationRole?: string): MesosResource[] {
-  const tag = (x: MesosResource): MesosResource => {
-    x.role = '*';
-    if (allocationRole) x.allocation_info = { role: allocationRole };
-    return x;
+  const make = (key: string, x: Omit<MesosResource, 'name'>): MesosResource => {
+    const out = { name: '', ...x } as MesosResource;
+    if (isPlainKey(key)) {
+      out.name = parseKey(key).name;
+      out.role = '*';
+    } else {
+      const k = parseKey(key);
+      out.name = k.name;
+      const res = k.reservation;
+      if (res) {
+        out.role = res.role;
+        if (res.type === 'DYNAMIC') out.reservation = res.principal ? { principal: res.principal } : {};
+        out.reservations = [{ type: res.type, role: res.role, ...(res.principal ? { principal: res.principal } : {}) }];
+      } else out.role = '*';
+      if (k.volume) {
+        const v = k.volume;
+        out.disk = { persistence: { id: v.id, ...(v.principal ? { principal: v.principal } : {}) }, volume: { container_path: v.containerPath, mode: v.mode } };
+      }
+    }
+    if (allocationRole) out.allocation_info = { role: allocationRole };
+    return out;
   };
   const out: MesosResource[] = [];
-  for (const [name, value] of Object.entries(r.scalars))
-    if (value > 0) out.push(tag({ name, type: 'SCALAR', scalar: { value: roundScalar(value) } }));
-  for (const [name, range] of Object.entries(r.ranges))
-    if (range.length) out.push(tag({ name, type: 'RANGES', ranges: { range: range.map((x) => ({ ...x })) } }));
-  for (const [name, item] of Object.entries(r.sets))
-    if (item.length) out.push(tag({ name, type: 'SET', set: { item: [...item] } }));
+  for (const [key, value] of Object.entries(r.scalars))
+    if (value > 0) out.push(make(key, { type: 'SCALAR', scalar: { value: roundScalar(value) } }));
+  for (const [key, range] of Object.entries(r.ranges))
+    if (range.length) out.push(make(key, { type: 'RANGES', ranges: { range: range.map((x) => ({ ...x })) } }));
+  for (const [key, item] of Object.entries(r.sets))
+    if (item.length) out.push(make(key, { type: 'SET', set: { item: [...item] } }));
   return out;
 }
 
-/** Mesos's legacy state JSON: `{cpus, gpus, mem, disk, ports: "[31000-32000]"}`. */
+/**
+ * Mesos's legacy state JSON: `{cpus, gpus, mem, disk, ports: "[31000-32000]"}`, summed over
+ * reservations (Mesos's `model(Resources)` does the same; `reserved_resources` break them down).
+ */
 export function toLegacyResources(r: Resources): Record<string, number | string> {
+  const c = collapseByName(r);
   const out: Record<string, number | string> = { cpus: 0, gpus: 0, mem: 0, disk: 0 };
-  for (const [k, v] of Object.entries(r.scalars)) out[k] = roundScalar(v);
-  for (const [k, v] of Object.entries(r.ranges)) out[k] = '[' + v.map((x) => `${x.begin}-${x.end}`).join(', ') + ']';
-  for (const [k, v] of Object.entries(r.sets)) out[k] = '{' + v.join(', ') + '}';
+  for (const [k, v] of Object.entries(c.scalars)) out[parseKey(k).name] = roundScalar(v);
+  for (const [k, v] of Object.entries(c.ranges)) out[parseKey(k).name] = '[' + v.map((x) => `${x.begin}-${x.end}`).join(', ') + ']';
+  for (const [k, v] of Object.entries(c.sets)) out[parseKey(k).name] = '{' + v.join(', ') + '}';
   return out;
+}
+
+// ---- views over reservations -------------------------------------------------
+
+/** The resources whose key satisfies `keep` (a copy). */
+export function filterResources(r: Resources, keep: (key: string) => boolean): Resources {
+  const out = emptyResources();
+  for (const k in r.scalars) if (keep(k)) out.scalars[k] = r.scalars[k]!;
+  for (const k in r.ranges) if (keep(k)) out.ranges[k] = r.ranges[k]!.map((x) => ({ ...x }));
+  for (const k in r.sets) if (keep(k)) out.sets[k] = [...r.sets[k]!];
+  return prune(out);
+}
+
+/** True when any key is reserved (or a volume). */
+export function hasReservations(r: Resources): boolean {
+  for (const k in r.scalars) if (!isPlainKey(k)) return true;
+  for (const k in r.ranges) if (!isPlainKey(k)) return true;
+  for (const k in r.sets) if (!isPlainKey(k)) return true;
+  return false;
+}
+
+export const unreservedOf = (r: Resources): Resources => filterResources(r, isPlainKey);
+
+/** What may be offered to (or used by) `role`: unreserved resources plus those reserved for exactly that role. */
+export function allocatableTo(r: Resources, role: string): Resources {
+  return filterResources(r, (k) => isPlainKey(k) || keyRole(k) === role);
+}
+
+/** Reserved resources grouped by the role they are reserved for. */
+export function reservedByRole(r: Resources): Map<string, Resources> {
+  const out = new Map<string, Resources>();
+  const put = (k: string, add: (into: Resources) => void) => {
+    const role = keyRole(k);
+    if (role === undefined) return;
+    let into = out.get(role);
+    if (!into) out.set(role, (into = emptyResources()));
+    add(into);
+  };
+  for (const k in r.scalars) put(k, (into) => (into.scalars[k] = r.scalars[k]!));
+  for (const k in r.ranges) put(k, (into) => (into.ranges[k] = r.ranges[k]!.map((x) => ({ ...x }))));
+  for (const k in r.sets) put(k, (into) => (into.sets[k] = [...r.sets[k]!]));
+  return out;
+}
+
+/** The same quantities keyed by plain name only (reservations and volumes merged away). */
+export function collapseByName(r: Resources): Resources {
+  if (!hasReservations(r)) return cloneResources(r);
+  const out = emptyResources();
+  for (const k in r.scalars) {
+    const n = keyName(k);
+    out.scalars[n] = roundScalar((out.scalars[n] ?? 0) + r.scalars[k]!);
+  }
+  for (const k in r.ranges) {
+    const n = keyName(k);
+    out.ranges[n] = normalizeRanges([...(out.ranges[n] ?? []), ...r.ranges[k]!]);
+  }
+  for (const k in r.sets) {
+    const n = keyName(k);
+    out.sets[n] = [...new Set([...(out.sets[n] ?? []), ...r.sets[k]!])].sort();
+  }
+  return prune(out);
+}
+
+/** Dynamic reservations and persistent volumes: the part an agent checkpoints. */
+export const checkpointedOf = (r: Resources): Resources => filterResources(r, isCheckpointedKey);
+
+/** Takes `value` of `key` out of `r` (in place); false when `r` does not hold it all. */
+function takeKey(r: Resources, kind: 'scalars' | 'ranges' | 'sets', key: string, value: number | Range[] | string[]): boolean {
+  const one = emptyResources();
+  (one[kind] as Record<string, unknown>)[key] = value;
+  if (!containsResources(r, one)) return false;
+  const left = subtractResources(r, one);
+  r.scalars = left.scalars;
+  r.ranges = left.ranges;
+  r.sets = left.sets;
+  return true;
+}
+
+/**
+ * An agent's total: its static resources (`--resources`) with its checkpointed dynamic reservations
+ * and volumes applied, each taken out of the resource it was made from (Mesos's
+ * `applyCheckpointedResources`). Throws ValidationError when the static resources cannot hold them
+ * (the agent was restarted with fewer resources than it has reserved).
+ */
+export function applyCheckpointed(staticResources: Resources, checkpointed: Resources): Resources {
+  const base = cloneResources(staticResources);
+  for (const kind of ['scalars', 'ranges', 'sets'] as const) {
+    for (const [key, value] of Object.entries(checkpointed[kind])) {
+      if (!isCheckpointedKey(key)) throw new ValidationError(`${key} is neither a dynamic reservation nor a persistent volume`, 'checkpointed_resources');
+      if (!takeKey(base, kind, underlyingKey(key), value as never))
+        throw new ValidationError(`checkpointed resource ${key} does not fit in the agent's resources (${formatResources(staticResources)})`, 'checkpointed_resources');
+    }
+  }
+  return addResources(base, checkpointed);
 }
 
 /**
@@ -244,11 +459,19 @@ export function parseResourceString(text: string): Resources {
     if (idx <= 0) throw new ValidationError(`expected name:value, got ${JSON.stringify(part)}`, 'resources');
     let name = part.slice(0, idx).trim();
     const value = part.slice(idx + 1).trim();
+    // Mesos syntax for static reservations: `cpus(ops):2`; `cpus(*)` is unreserved.
     const role = /^(.*)\((.*)\)$/.exec(name);
+    let key = name;
     if (role) {
-      if (role[2] !== '*') throw new ValidationError(`static reservations (role ${role[2]}) are not supported yet`, `resources.${role[1]}`);
-      name = role[1]!;
-    }
+      name = role[1]!.trim();
+      const r = role[2]!.trim();
+      if (r === '*') key = formatKey({ name });
+      else {
+        validateRole(r, `resources.${name}`);
+        key = formatKey({ name, reservation: { type: 'STATIC', role: r } });
+      }
+    } else key = formatKey({ name });
+    if (name === '') throw new ValidationError(`expected name:value, got ${JSON.stringify(part)}`, 'resources');
     if (value.startsWith('[')) {
       if (!value.endsWith(']')) throw new ValidationError('unterminated range list', `resources.${name}`);
       const ranges = value
@@ -264,26 +487,56 @@ export function parseResourceString(text: string): Resources {
           if (end < begin) throw new ValidationError(`range end before begin in ${s}`, `resources.${name}`);
           return { begin, end };
         });
-      out.ranges[name] = normalizeRanges([...(out.ranges[name] ?? []), ...ranges]);
+      out.ranges[key] = normalizeRanges([...(out.ranges[key] ?? []), ...ranges]);
     } else if (value.startsWith('{')) {
       if (!value.endsWith('}')) throw new ValidationError('unterminated set', `resources.${name}`);
       const items = value.slice(1, -1).split(',').map((s) => s.trim()).filter(Boolean);
-      out.sets[name] = [...new Set([...(out.sets[name] ?? []), ...items])].sort();
+      out.sets[key] = [...new Set([...(out.sets[key] ?? []), ...items])].sort();
     } else {
       const v = Number(value);
       if (value === '' || !Number.isFinite(v)) throw new ValidationError(`invalid number ${JSON.stringify(value)}`, `resources.${name}`);
       if (v < 0) throw new ValidationError('must not be negative', `resources.${name}`);
-      out.scalars[name] = roundScalar((out.scalars[name] ?? 0) + v);
+      out.scalars[key] = roundScalar((out.scalars[key] ?? 0) + v);
     }
   }
   return prune(out);
 }
 
-/** Human-readable one-liner, e.g. for CLI output and error messages. */
+/** Human-readable one-liner, e.g. for CLI output and error messages (static reservations in Mesos's `cpus(ops)` syntax). */
 export function formatResources(r: Resources): string {
+  const label = (key: string): string => {
+    if (isPlainKey(key)) return key;
+    const k = parseKey(key);
+    return k.reservation?.type === 'STATIC' && !k.volume ? `${k.name}(${k.reservation.role})` : key;
+  };
   const parts: string[] = [];
-  for (const [k, v] of Object.entries(r.scalars)) parts.push(`${k}:${roundScalar(v)}`);
-  for (const [k, v] of Object.entries(r.ranges)) parts.push(`${k}:[${v.map((x) => `${x.begin}-${x.end}`).join(',')}]`);
-  for (const [k, v] of Object.entries(r.sets)) parts.push(`${k}:{${v.join(',')}}`);
+  for (const [k, v] of Object.entries(r.scalars)) parts.push(`${label(k)}:${roundScalar(v)}`);
+  for (const [k, v] of Object.entries(r.ranges)) parts.push(`${label(k)}:[${v.map((x) => `${x.begin}-${x.end}`).join(',')}]`);
+  for (const [k, v] of Object.entries(r.sets)) parts.push(`${label(k)}:{${v.join(',')}}`);
   return parts.join(';');
+}
+
+/**
+ * Mesos's reservation breakdown of an agent's resources, as its state JSON shows it: by role (flat
+ * and full JSON) and the unreserved rest. `allocated` (what tasks use) adds the `*_allocated` pair.
+ */
+export function reservationBreakdown(total: Resources, allocated?: Resources): Record<string, unknown> {
+  const byRole = (r: Resources, render: (x: Resources) => unknown): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    for (const [role, x] of [...reservedByRole(r)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) out[role] = render(x);
+    return out;
+  };
+  const unreserved = unreservedOf(total);
+  return {
+    reserved_resources: byRole(total, toLegacyResources),
+    unreserved_resources: toLegacyResources(unreserved),
+    reserved_resources_full: byRole(total, toMesosResources),
+    unreserved_resources_full: toMesosResources(unreserved),
+    ...(allocated
+      ? {
+          reserved_resources_allocated: byRole(allocated, toLegacyResources),
+          unreserved_resources_allocated: toLegacyResources(unreservedOf(allocated)),
+        }
+      : {}),
+  };
 }

@@ -2,10 +2,19 @@
 // `validation::offer::validate` / `validation::task::validate`. Pure: the
 // whole call is checked against the state and turned into a plan before the
 // master changes anything, so an ACCEPT is never half-applied.
+//
+// Operations are taken in order against the pool of offered resources (per
+// allocation role): RESERVE / UNRESERVE / CREATE / DESTROY convert resources in
+// the pool, so a later LAUNCH in the same call can use what they made (Mesos's
+// RESERVE + CREATE + LAUNCH idiom). An invalid resource operation is dropped
+// (reported in `operationErrors`) and the rest go on, as in Mesos.
+import { isPlainKey } from '../core/resource-keys.ts';
+import { applyConversion, keysOf, volumeIds, type Conversion } from '../core/reservations.ts';
 import { addResources, containsResources, fromMesosResources, isEmptyResources, subtractResources, type Resources } from '../core/resources.ts';
 import { isTerminalState, type TaskInfo, type TaskReason, type TaskState } from '../protocol/mesos.ts';
 import type { OfferOperation } from '../protocol/scheduler.ts';
 import { lostOr } from './events.ts';
+import { createdVolumeIds, planFrameworkOperation, RESOURCE_OPERATIONS } from './resource-operations.ts';
 import type { AgentEntry, FrameworkEntry, MasterState, OfferEntry } from './state.ts';
 
 export interface AcceptInput {
@@ -46,6 +55,10 @@ export type AcceptPlan =
       unused: Map<string, Resources>;
       /** Operation types that were not applied (unsupported). */
       skippedOperations: string[];
+      /** RESERVE / UNRESERVE / CREATE / DESTROY that passed validation, in order: applied to the agent's total. */
+      conversions: Conversion[];
+      /** Resource operations dropped as invalid (Mesos drops them and carries on). */
+      operationErrors: string[];
     };
 
 interface CandidateTask {
@@ -132,6 +145,11 @@ function validateTask(
   }
   const pool = pools.get(role)!;
   if (!containsResources(pool, resources)) return { error: `Task uses more resources than available in the accepted offers (role '${role}')` };
+  // A persistent volume is used whole (Mesos never splits one between tasks).
+  for (const k of keysOf(resources)) {
+    if (isPlainKey(k) || !k.includes('#')) continue;
+    if (resources.scalars[k] !== pool.scalars[k]) return { error: `Task must use the whole persistent volume ${k} (${pool.scalars[k]} offered, ${resources.scalars[k]} asked)` };
+  }
   return { role, resources };
 }
 
@@ -171,25 +189,49 @@ export function planAccept(state: MasterState, fw: FrameworkEntry, accept: Accep
   const launches: LaunchPlan[] = [];
   const rejections: TaskRejection[] = [];
   const launchedIds = new Set<string>();
-  for (const c of candidates) {
-    const reject = (message: string) =>
-      rejections.push({ taskId: c.taskId, agentId: c.agentId, state: 'TASK_ERROR', reason: 'REASON_TASK_INVALID', message });
-    if (c.unsupported !== undefined || !c.info) {
-      reject(c.unsupported ?? 'unsupported operation');
+  const conversions: Conversion[] = [];
+  const operationErrors: string[] = [];
+  const volumes = volumeIds(agent.total);
+  const launchTasks = (tasks: readonly CandidateTask[]) => {
+    for (const c of tasks) {
+      const reject = (message: string) =>
+        rejections.push({ taskId: c.taskId, agentId: c.agentId, state: 'TASK_ERROR', reason: 'REASON_TASK_INVALID', message });
+      if (c.unsupported !== undefined || !c.info) {
+        reject(c.unsupported ?? 'unsupported operation');
+        continue;
+      }
+      const v = validateTask(fw, c.info, agent.id, pools, launchedIds);
+      if ('error' in v) {
+        reject(v.error);
+        continue;
+      }
+      pools.set(v.role, subtractResources(pools.get(v.role)!, v.resources));
+      launchedIds.add(c.taskId);
+      launches.push({ info: c.info, role: v.role, resources: v.resources });
+    }
+  };
+  for (const op of operations) {
+    if (op.type === 'LAUNCH' || op.type === 'LAUNCH_GROUP') {
+      launchTasks(candidateTasks([op]));
       continue;
     }
-    const v = validateTask(fw, c.info, agent.id, pools, launchedIds);
-    if ('error' in v) {
-      reject(v.error);
-      continue;
+    if (!RESOURCE_OPERATIONS.has(op.type)) continue;
+    try {
+      const planned = planFrameworkOperation({ roles: fw.roles, principal: fw.info.principal }, op, volumes);
+      const pool = pools.get(planned.role);
+      if (!pool) throw new Error(`no resources of role '${planned.role}' were offered`);
+      pools.set(planned.role, applyConversion(pool, planned.conversion, 'the accepted offers'));
+      conversions.push(planned.conversion);
+      for (const id of createdVolumeIds(planned)) volumes.add(id);
+    } catch (e) {
+      operationErrors.push(`${op.type}: ${(e as Error).message}`);
     }
-    pools.set(v.role, subtractResources(pools.get(v.role)!, v.resources));
-    launchedIds.add(c.taskId);
-    launches.push({ info: c.info, role: v.role, resources: v.resources });
   }
 
   const unused = new Map<string, Resources>();
   for (const [role, r] of pools) if (!isEmptyResources(r)) unused.set(role, r);
-  const skippedOperations = operations.filter((op) => op.type !== 'LAUNCH' && op.type !== 'LAUNCH_GROUP').map((op) => op.type);
-  return { kind: 'ok', agent, offers, launches, rejections, unused, skippedOperations };
+  const skippedOperations = operations
+    .filter((op) => op.type !== 'LAUNCH' && op.type !== 'LAUNCH_GROUP' && !RESOURCE_OPERATIONS.has(op.type))
+    .map((op) => op.type);
+  return { kind: 'ok', agent, offers, launches, rejections, unused, skippedOperations, conversions, operationErrors };
 }

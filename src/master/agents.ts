@@ -2,13 +2,14 @@
 // (adopting the agent's tasks, healing unreachable agents, re-admitting
 // registry agents after a master restart), health checks (PING/PONG), marking
 // unreachable, removal, and the post-restart re-registration deadline.
-import { fromMesosResources, resourcesEqual } from '../core/resources.ts';
+import { applyCheckpointed, checkpointedOf, fromMesosResources, resourcesEqual, type Resources } from '../core/resources.ts';
 import { UnavailableError } from '../protocol/errors.ts';
 import { isTerminalState } from '../protocol/mesos.ts';
 import type { AgentTask, AgentToMaster, MasterReply } from '../protocol/internal.ts';
 import type { TimerHandle } from '../runtime/clock.ts';
 import type { MasterContext } from './context.ts';
 import { masterStatus, stateFor } from './events.ts';
+import { checkpointAgentResources } from './operations.ts';
 import type { AgentRecord } from './registry.ts';
 import { newAgentEntry, taskKey, type AgentEntry, type TaskEntry } from './state.ts';
 
@@ -72,7 +73,11 @@ export class AgentService {
   async register(msg: Msg<'REGISTER_AGENT'>): Promise<MasterReply> {
     const { state, metrics, clock } = this.ctx;
     metrics.inc('master/messages_register_slave');
-    const total = fromMesosResources(msg.agent_info.resources, 'agent_info.resources');
+    // A new agent id for an old work dir keeps the reservations and volumes checkpointed there (as Mesos).
+    const total = applyCheckpointed(
+      fromMesosResources(msg.agent_info.resources, 'agent_info.resources'),
+      checkpointedOf(fromMesosResources(msg.checkpointed_resources ?? [], 'checkpointed_resources')),
+    );
     const id = `${this.ctx.masterId}-S${this.seq++}`;
     const now = clock.now();
     await this.persist(this.record(id, msg, now));
@@ -90,7 +95,6 @@ export class AgentService {
     metrics.inc('master/messages_reregister_slave');
     const id = msg.agent_info.id.value;
     if (state.removedAgents.has(id)) return { type: 'SHUTDOWN', message: `Agent ${id} was removed from the cluster` };
-    const total = fromMesosResources(msg.agent_info.resources, 'agent_info.resources');
     const now = clock.now();
     const known = state.agents.get(id);
     if (known && msg.sent_at_ms !== undefined && known.lastReportSentAt !== undefined && msg.sent_at_ms < known.lastReportSentAt) {
@@ -99,6 +103,7 @@ export class AgentService {
       this.ctx.log.warn('ignoring a stale re-registration', { agent: id, sent_at_ms: msg.sent_at_ms, newest_ms: known.lastReportSentAt });
       return this.reply('REREGISTERED', id);
     }
+    const { total, resend } = this.reregisteredTotal(msg, known);
     const info = { ...msg.agent_info, id: { value: id } };
     if (!known || known.endpoint !== msg.endpoint || known.unreachableTime !== undefined || JSON.stringify(known.info) !== JSON.stringify(info))
       await this.persist(this.record(id, msg, known?.registeredTime ?? now));
@@ -122,10 +127,36 @@ export class AgentService {
     agent.pingOutstanding = false;
     agent.pingMisses = 0;
     this.adopt(agent, msg.tasks, msg.frameworks);
+    if (resend) checkpointAgentResources(this.ctx, agent);
     metrics.inc('master/slave_reregistrations');
     this.ctx.log.info('agent re-registered', { agent: id, tasks: msg.tasks.length });
     this.ctx.offers.schedule();
     return this.reply('REREGISTERED', id);
+  }
+
+  /**
+   * The agent's total on re-registration: its static resources with the dynamic reservations and
+   * volumes applied. A master that knows the agent (it was registered or unreachable here) keeps its
+   * own view, which is newer than the agent's when a CHECKPOINT_RESOURCES was lost, and sends it
+   * back; a master that recovered the agent from the registry (restart, failover) adopts the agent's.
+   */
+  private reregisteredTotal(msg: Msg<'REREGISTER_AGENT'>, known: AgentEntry | undefined): { total: Resources; resend: boolean } {
+    const base = fromMesosResources(msg.agent_info.resources, 'agent_info.resources');
+    const reported = checkpointedOf(fromMesosResources(msg.checkpointed_resources ?? [], 'checkpointed_resources'));
+    if (known && known.status !== 'recovered') {
+      const mine = checkpointedOf(known.total);
+      if (!resourcesEqual(mine, reported)) {
+        try {
+          return { total: applyCheckpointed(base, mine), resend: true };
+        } catch (e) {
+          this.ctx.log.warn("the master's reservations no longer fit the agent's resources; taking the agent's", {
+            agent: known.id,
+            error: (e as Error).message,
+          });
+        }
+      }
+    }
+    return { total: applyCheckpointed(base, reported), resend: false };
   }
 
   /** Brings the master's view of the agent's tasks in line with what the agent reports. */

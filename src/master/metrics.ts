@@ -3,6 +3,7 @@
 // when a snapshot is taken, so every value reflects real state.
 import os from 'node:os';
 import { roundScalar, type Resources } from '../core/resources.ts';
+import { keyName } from '../core/resource-keys.ts';
 import { TASK_STATES, isTerminalState, type TaskReason, type TaskSource, type TaskState } from '../protocol/mesos.ts';
 import type { MasterState } from './state.ts';
 
@@ -129,8 +130,9 @@ export function metricsSnapshot({ state, metrics, now, startTime, elected = true
   let active = 0;
   let unreachable = 0;
   let recovered = 0;
+  // By resource name: reserved `cpus@ops` counts in master/cpus_total as Mesos counts it.
   const add = (into: Record<string, number>, r: Resources) => {
-    for (const [k, v] of Object.entries(r.scalars)) into[k] = (into[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(r.scalars)) into[keyName(k)] = (into[keyName(k)] ?? 0) + v;
   };
   for (const a of state.agents.values()) {
     if (a.status === 'registered') {

@@ -1,6 +1,7 @@
 // Operator endpoints: Mesos's legacy JSON GETs (/master/state, /master/tasks,
 // …, mesos.md §3.1), /metrics/snapshot, POST /master/teardown, and the v1
-// operator API (POST /api/v1, §3.2) for the read calls plus TEARDOWN.
+// operator API (POST /api/v1, §3.2) for the read calls plus TEARDOWN; the
+// reservation and volume endpoints and calls are in reserve-api.ts.
 import type { Reply, RequestContext, Router } from '../http/server.ts';
 import { ValidationError } from '../protocol/errors.ts';
 import type { MasterContext } from './context.ts';
@@ -20,6 +21,7 @@ import {
   type RenderContext,
 } from './render.ts';
 import { BUILD_INFO } from './version.ts';
+import { isV1ResourceCall, registerReservationRoutes, v1ResourceCall } from './reserve-api.ts';
 import { LEADING_HEADER } from '../protocol/leader-header.ts';
 import { toLegacyResources, toMesosResources } from '../core/resources.ts';
 
@@ -171,6 +173,7 @@ async function operatorCall(ctx: MasterContext, rc: RequestContext): Promise<Rep
       return { status: 200 };
     }
     default:
+      if (isV1ResourceCall(call.type)) return v1ResourceCall(ctx, call as unknown as Record<string, unknown> & { type: string });
       return text(501, `Call type '${call.type}' is not implemented by this master`);
   }
 }
@@ -213,6 +216,7 @@ export function registerOperatorRoutes(router: Router, ctx: MasterContext): void
   get('/metrics/snapshot', (rc) => jsonReply(snapshot(ctx), rc.query));
   router.on('POST', '/master/teardown', (rc) => teardownReply(ctx, rc), 'text');
   router.on('POST', '/teardown', (rc) => teardownReply(ctx, rc), 'text');
+  registerReservationRoutes(router, ctx);
   router.on('*', '/api/v1', (rc) => operatorCall(ctx, rc), 'text');
   router.on('*', '/master/api/v1', (rc) => operatorCall(ctx, rc), 'text');
 }

@@ -1,7 +1,7 @@
 // Pure renderers of the master's state: Mesos's legacy JSON (/master/state
 // and friends: string ids, flat resources, `slave` naming, seconds) and the v1
 // operator API shapes (ID objects, Mesos resources, TimeInfo).
-import { addResources, emptyResources, toLegacyResources, toMesosResources, type Resources } from '../core/resources.ts';
+import { addResources, emptyResources, reservationBreakdown, toLegacyResources, toMesosResources, type Resources } from '../core/resources.ts';
 import { attributesToLegacy, type MasterInfo, type TaskState } from '../protocol/mesos.ts';
 import { BUILD_INFO } from './version.ts';
 import { wireOffer } from './events.ts';
@@ -122,6 +122,7 @@ export function legacyFramework(state: MasterState, fw: FrameworkEntry): Record<
   return out;
 }
 
+
 function agentSummary(agent: AgentEntry): Record<string, unknown> {
   const out: Record<string, unknown> = {
     id: agent.id,
@@ -133,9 +134,9 @@ function agentSummary(agent: AgentEntry): Record<string, unknown> {
     resources: toLegacyResources(agent.total),
     used_resources: toLegacyResources(agent.used),
     offered_resources: toLegacyResources(agent.offered),
-    reserved_resources: {},
-    unreserved_resources: toLegacyResources(agent.total),
-    reserved_resources_full: {},
+    ...reservationBreakdown(agent.total),
+    used_resources_full: toMesosResources(agent.used),
+    offered_resources_full: toMesosResources(agent.offered),
     active: agent.status === 'registered',
     deactivated: false,
     version: agent.version,

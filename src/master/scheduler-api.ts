@@ -5,6 +5,7 @@ import type { Handler, Reply, RequestContext } from '../http/server.ts';
 import { ValidationError } from '../protocol/errors.ts';
 import { parseCall, type Call } from '../protocol/scheduler.ts';
 import { planAccept } from './accept.ts';
+import { convertAgentResources } from './operations.ts';
 import type { MasterContext } from './context.ts';
 import { APPLICATION_JSON, APPLICATION_PROTOBUF, acceptsMediaType, mediaType, text } from './http-util.ts';
 import type { FrameworkEntry } from './state.ts';
@@ -140,6 +141,8 @@ function accept(ctx: MasterContext, fw: FrameworkEntry, call: NonNullable<Call['
     return;
   }
   for (const o of plan.offers) ctx.offers.discard(o);
+  if (plan.conversions.length) convertAgentResources(ctx, plan.agent, plan.conversions);
+  if (plan.operationErrors.length) ctx.log.warn('invalid offer operations dropped', { framework: fw.id, errors: plan.operationErrors });
   ctx.tasks.reject(fw, plan.rejections);
   ctx.tasks.launch(fw, plan.agent, plan.launches);
   for (const [role, unused] of plan.unused) ctx.offers.refuse(fw.id, role, plan.agent.id, unused, call.filters?.refuse_seconds);

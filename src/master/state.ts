@@ -50,6 +50,12 @@ export interface AgentEntry {
   pingMisses: number;
   /** sent_at_ms of the newest REREGISTER_AGENT accepted from this agent (stale reports are ignored). */
   lastReportSentAt?: number;
+  /**
+   * The last CHECKPOINT_RESOURCES delivery to this agent (settled either way): the next one and any
+   * RUN_TASK wait on it, so the agent sees reservations and volumes in order and before tasks using them.
+   * `total` holds the reservations themselves (its dynamic/volume keys are what the agent checkpoints).
+   */
+  checkpointing?: Promise<void>;
 }
 
 export interface TaskEntry {

@@ -107,7 +107,8 @@ export class TaskService {
         user: l.info.command?.user ?? fw.info.user,
       };
       state.addTask(task);
-      const delivery = this.ctx.agentLink.send(agent, { type: 'RUN_TASK', framework_info: fw.info, task: l.info });
+      // After any pending CHECKPOINT_RESOURCES: the task may use a volume or reservation made in the same ACCEPT.
+      const delivery = this.ctx.agentLink.send(agent, { type: 'RUN_TASK', framework_info: fw.info, task: l.info }, { after: agent.checkpointing });
       task.delivery = delivery.then(
         () => undefined,
         () => undefined,

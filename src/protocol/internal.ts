@@ -48,6 +48,8 @@ export const AgentToMaster = z.discriminatedUnion('type', [
     agent_info: WireAgentInfo,
     endpoint: z.string().url(),
     version: z.string(),
+    /** Dynamic reservations and persistent volumes the agent has checkpointed (kept across a new agent id, as Mesos). */
+    checkpointed_resources: z.array(Resource).optional(),
   }),
   z.object({
     type: z.literal('REREGISTER_AGENT'),
@@ -62,6 +64,12 @@ export const AgentToMaster = z.discriminatedUnion('type', [
      * than the last one it accepted from that agent.
      */
     sent_at_ms: z.number().finite().optional(),
+    /**
+     * Dynamic reservations and persistent volumes the agent has checkpointed; `agent_info.resources`
+     * stays the static `--resources`. A master that lost its view (restart) adopts these; one that
+     * knows the agent sends its own view back with CHECKPOINT_RESOURCES.
+     */
+    checkpointed_resources: z.array(Resource).optional(),
   }),
   z.object({ type: z.literal('STATUS_UPDATE'), agent_id: ID, update: StatusUpdate }),
   z.object({ type: z.literal('PONG'), agent_id: ID }),
@@ -86,6 +94,13 @@ export const MasterToAgent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ACKNOWLEDGE'), master_id: z.string(), framework_id: ID, task_id: ID, uuid: z.string().min(1) }),
   z.object({ type: z.literal('PING'), master_id: z.string(), agent_id: ID }),
   z.object({ type: z.literal('SHUTDOWN_AGENT'), master_id: z.string(), message: z.string() }),
+  /**
+   * The agent's complete set of dynamic reservations and persistent volumes after a RESERVE /
+   * UNRESERVE / CREATE / DESTROY (Mesos's CheckpointResourcesMessage): the agent makes it durable,
+   * creates new volumes' directories and removes destroyed ones before it answers. The master sends
+   * these one at a time per agent, and RUN_TASK after them.
+   */
+  z.object({ type: z.literal('CHECKPOINT_RESOURCES'), master_id: z.string(), resources: z.array(Resource) }),
 ]);
 export type MasterToAgent = z.infer<typeof MasterToAgent>;
 

@@ -102,6 +102,20 @@ export const Range = z.object({ begin: nonNegativeInt, end: nonNegativeInt }).re
   message: 'range end must not be before begin',
 });
 
+export const ReservationInfo = z.looseObject({
+  type: z.enum(['STATIC', 'DYNAMIC']).optional(),
+  role: z.string().optional(),
+  principal: z.string().optional(),
+  labels: z.looseObject({}).optional(),
+});
+
+/** Resource.DiskInfo: a persistent volume is `disk` with `persistence` + `volume` (Corral has no disk sources). */
+export const DiskInfo = z.looseObject({
+  persistence: z.looseObject({ id: z.string().min(1), principal: z.string().optional() }).optional(),
+  volume: z.looseObject({ container_path: z.string().min(1), mode: z.enum(['RW', 'RO']).default('RW') }).optional(),
+  source: z.unknown().optional(),
+});
+
 export const Resource = z.looseObject({
   name: z.string().min(1, 'must not be empty'),
   type: z.enum(['SCALAR', 'RANGES', 'SET']),
@@ -110,13 +124,14 @@ export const Resource = z.looseObject({
   set: z.object({ item: z.array(z.string()) }).optional(),
   role: z.string().optional(),
   allocation_info: z.object({ role: z.string() }).optional(),
+  /** Pre-refinement dynamic reservation (with a non-`*` role). */
+  reservation: ReservationInfo.partial().optional(),
+  /** Post-refinement reservation stack; Corral accepts one level (src/core/resources.ts checks the rest). */
+  reservations: z.array(ReservationInfo).optional(),
+  disk: DiskInfo.optional(),
 }).superRefine((r, ctx) => {
   const need = r.type === 'SCALAR' ? 'scalar' : r.type === 'RANGES' ? 'ranges' : 'set';
   if (r[need] === undefined) ctx.addIssue({ code: 'custom', message: `${r.type} resource needs "${need}"`, path: [need] });
-  if (r.role !== undefined && r.role !== '*')
-    ctx.addIssue({ code: 'custom', message: `reserved resources (role ${r.role}) are not supported yet`, path: ['role'] });
-  if (Array.isArray((r as Record<string, unknown>).reservations) && ((r as Record<string, unknown>).reservations as unknown[]).length)
-    ctx.addIssue({ code: 'custom', message: 'reservations are not supported yet', path: ['reservations'] });
 });
 export type Resource = z.infer<typeof Resource>;
 

@@ -677,7 +677,7 @@ describe('operator endpoints', () => {
     assert.ok(metrics.get_metrics.metrics.some((x: any) => x.name === 'master/elected' && x.value === 1));
     const master: any = await (await v1('GET_MASTER')).json();
     assert.equal(master.get_master.master_info.port, c.master.port);
-    assert.equal((await v1('RESERVE_RESOURCES')).status, 501);
+    assert.equal((await v1('GROW_VOLUME')).status, 501);
     assert.equal((await v1('GET_HEALTH', {})).status, 200);
     const noType = await fetch(c.master.url + '/api/v1', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.equal(noType.status, 400);

@@ -56,7 +56,7 @@ describe('task validation', () => {
     assert.match(validateTaskForLaunch(task({ executor: { executor_id: { value: 'e' } } }))!, /executors/);
     assert.match(validateTaskForLaunch(task({ command: {} }))!, /Shell command/);
     assert.match(validateTaskForLaunch(task({ command: { shell: false, arguments: ['a'] } }))!, /Executable/);
-    assert.match(validateTaskForLaunch(task({ command: { value: 'x', uris: [{ value: 'http://x/y' }] } }))!, /URIs/);
+    assert.equal(validateTaskForLaunch(task({ command: { value: 'x', uris: [{ value: 'http://x/y' }] } })), undefined, 'URIs are fetched (src/agent/fetcher)');
     assert.match(validateTaskForLaunch(task({ command: { value: 'x' }, container: { type: 'DOCKER', docker: { image: 'x' } } }))!, /images/);
     assert.match(validateTaskForLaunch(task({ command: { value: 'x', environment: { variables: [{ name: 'A', type: 'SECRET' }] } } }))!, /secret/);
   });

@@ -1,5 +1,5 @@
-// Input/output shapes of the pure allocator (Mesos HierarchicalDRF, no quota,
-// no reservations). Everything the allocator needs is passed in; it keeps no
+// Input/output shapes of the pure allocator (Mesos HierarchicalDRF, no quota;
+// reservations are keys of the resources, see core/resource-keys.ts). Everything the allocator needs is passed in; it keeps no
 // state between calls, so the caller (the master's allocator actor) owns time,
 // filters, suppression and accounting of what it hands out.
 import type { Resources } from '../resources.ts';
@@ -8,7 +8,7 @@ export interface AllocatorAgent {
   id: string;
   hostname: string;
   total: Resources;
-  /** total minus what is used by tasks and outstanding offers */
+  /** total minus what is used by tasks and outstanding offers (so it has no key `total` lacks) */
   available: Resources;
   /** inactive/deactivated agents get no offers (their totals still count in shares, as in Mesos) */
   active: boolean;
