@@ -23,7 +23,7 @@ import {
 } from './common.ts';
 
 /** Election lease TTL of HA masters unless --election-ttl-ms says otherwise (= the library default). */
-const DEFAULT_ELECTION_TTL_MS = 3000;
+const DEFAULT_ELECTION_TTL_MS = 2000;
 
 interface MasterCliOptions {
   port: number;

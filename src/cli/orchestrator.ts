@@ -30,7 +30,7 @@ import {
 } from './common.ts';
 
 /** Election lease TTL of HA orchestrators unless --election-ttl-ms says otherwise (= the library default). */
-const DEFAULT_ELECTION_TTL_MS = 3000;
+const DEFAULT_ELECTION_TTL_MS = 2000;
 
 interface OrchestratorCliOptions {
   master: string;

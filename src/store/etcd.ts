@@ -5,36 +5,31 @@
 //
 // Failure model. Every call has a deadline (callTimeoutMs); a cluster that cannot answer in time
 // surfaces as UnavailableError naming the endpoints, never as a hang, a crash or an unhandled
-// rejection. Reads are retried within the deadline. Writes are retried only when the request
-// certainly never reached a member (no connection could be made): a retried write whose first
-// attempt was applied would apply twice (or fail its own compare), so any other failure is reported
-// as UnavailableError saying the outcome is unknown.
-import { CallOptions } from '@grpc/grpc-js';
-import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop, type IBackoff } from 'cockatiel';
+// rejection. Each attempt goes to one member (etcd-endpoints.ts: the preferred healthy one first). A
+// member that hangs (paused, blackholed) does not fail a call, it holds it, so reads and keep-alives get
+// only a slice of the deadline per attempt; an attempt that times out marks its member failed, which
+// also ends every other attempt waiting on it, and the call goes on at once on the next member. Writes
+// are sent only to a member that answered a moment ago (else it is probed first) and get the rest of
+// the deadline, and are retried only when the request certainly never left (no connection could be
+// made): a retried write whose first attempt was applied would apply twice (or fail its own compare),
+// so any other failure is reported as UnavailableError saying the outcome is unknown.
+import type { CallOptions } from '@grpc/grpc-js';
 import {
   CompareResult,
   CompareTarget,
-  Etcd3,
   EtcdLeaseInvalidError,
-  isRecoverableError,
+  type Etcd3,
   type ICompare,
-  type IKeyValue,
   type IRequestOp,
   type IResponseHeader,
   type ITxnResponse,
-  type IWatchResponse,
-  type Watcher as EtcdWatcher,
 } from 'etcd3';
-import {
-  CompactedError,
-  ConflictError,
-  CorralError,
-  NotFoundError,
-  UnavailableError,
-  ValidationError,
-} from '../protocol/errors.ts';
+import { ConflictError, CorralError, NotFoundError, UnavailableError, ValidationError } from '../protocol/errors.ts';
 import { systemClock, type Clock, type TimerHandle } from '../runtime/clock.ts';
 import { createLogger, type Logger } from '../runtime/log.ts';
+import { EndpointPool, PROBE_TIMEOUT_MS } from './etcd-endpoints.ts';
+import type { EndpointView } from './etcd-health.ts';
+import { EtcdWatch, toKv, type WatchHost } from './etcd-watch.ts';
 import { LeaseState } from './lease-state.ts';
 import {
   validateCommit,
@@ -55,6 +50,8 @@ import {
   type WatchOptions,
 } from './store.ts';
 
+export type { EndpointView } from './etcd-health.ts';
+
 export interface EtcdStoreOptions {
   /** Where listener failures and lease/watch trouble are reported. */
   logger?: Logger;
@@ -65,14 +62,18 @@ export interface EtcdStoreOptions {
 }
 
 const DEFAULT_CALL_TIMEOUT_MS = 5000;
-/** Pause between retries of a call that may be retried. */
+/** No attempt gets less than this (unless less is left): a healthy member answers well within it. */
+const MIN_ATTEMPT_MS = 300;
+/** Pause before going round the members again once every one failed in this call (doubling, capped). */
 const RETRY_PAUSE_MS = 50;
+const RETRY_MAX_PAUSE_MS = 250;
+/** A write goes without a probe first only to a member that answered within this long. */
+const WRITE_FRESH_MS = 250;
 /** Background revocation of a lease lost locally: attempts, and the pauses between them (doubling). */
 const REVOKE_ATTEMPTS = 12;
 const REVOKE_FIRST_PAUSE_MS = 250;
 const REVOKE_MAX_PAUSE_MS = 5000;
 
-const utf8 = (b: Buffer | undefined) => (b ? b.toString('utf8') : '');
 const num = (s: string | number | undefined) => Number(s ?? 0);
 
 /** The first key after every key starting with prefix (etcd's prefix range end); '\0' = no end. */
@@ -94,20 +95,13 @@ function rangeOf(prefix: string): { key: Buffer; range_end: Buffer } {
   return { key, range_end: prefixEnd(key) };
 }
 
-const toKv = (kv: IKeyValue): KeyValue =>
-  Object.freeze({
-    key: utf8(kv.key),
-    value: utf8(kv.value),
-    revision: num(kv.mod_revision),
-    createRevision: num(kv.create_revision),
-  });
-
 /** True when the request certainly never reached etcd, so even a write may be sent again. */
 function neverSent(err: unknown): boolean {
   const name = (err as { name?: unknown } | null)?.name;
   if (name === 'BrokenCircuitError' || name === 'IsolatedCircuitError') return true;
   const msg = err instanceof Error ? err.message : String(err);
-  return /No connection established|ECONNREFUSED|connect ECONNRESET|etcdserver: no leader|Connection pool has no hosts/i.test(msg);
+  // "Waiting for LB pick": gRPC's deadline passed before the call was given a connection.
+  return /No connection established|ECONNREFUSED|connect ECONNRESET|etcdserver: no leader|Connection pool has no hosts|Waiting for LB pick/i.test(msg);
 }
 
 function messageOf(err: unknown): string {
@@ -166,7 +160,9 @@ class EtcdLease extends LeaseState implements Lease {
     const sentAt = this.clock.now();
     const budget = Math.max(1, Math.min(this.expiresAt - sentAt, this.interval() * 2));
     try {
-      const ttlSeconds = await this.owner.keepAliveOnce(this.id, budget);
+      // Each attempt gets half an interval, so a member that hangs costs that much and the retry, on
+      // another member, still comes well before the lease could lapse.
+      const ttlSeconds = await this.owner.keepAliveOnce(this.id, budget, Math.max(MIN_ATTEMPT_MS, this.interval() / 2));
       if (this.ended) return;
       if (ttlSeconds <= 0) {
         this.end('expired: etcd no longer knows the lease');
@@ -195,17 +191,20 @@ class EtcdLease extends LeaseState implements Lease {
       this.owner.revokeInBackground(this.id);
     }, ms);
   }
-
 }
 
-interface ActiveWatch {
-  watcher: EtcdWatcher;
-  cancelled: boolean;
+interface CallOpts {
+  /** Past the store's closing (revocation while closing). */
+  evenIfClosed?: boolean;
+  /** The whole call's deadline (default callTimeoutMs). */
+  budgetMs?: number;
+  /** One attempt's bound (default max(MIN_ATTEMPT_MS, budget / 3); a write gets whatever is left). */
+  attemptMs?: number;
 }
 
 export class EtcdStore implements Store {
   private closed = false;
-  private readonly client: Etcd3;
+  private readonly pool: EndpointPool;
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly callTimeoutMs: number;
@@ -213,7 +212,8 @@ export class EtcdStore implements Store {
   /** The highest revision seen in any response: where a watch without fromRevision starts (+1). */
   private knownRevision = 0;
   private readonly leases = new Map<string, EtcdLease>();
-  private readonly watches = new Set<ActiveWatch>();
+  private readonly watches = new Set<EtcdWatch>();
+  private readonly watchHost: WatchHost;
 
   constructor(
     readonly endpoints: readonly string[],
@@ -224,24 +224,40 @@ export class EtcdStore implements Store {
     this.clock = opts.clock ?? systemClock;
     this.callTimeoutMs = opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.description = `etcd ${endpoints.join(',')}`;
-    this.client = new Etcd3({
-      hosts: [...endpoints],
-      dialTimeout: this.callTimeoutMs,
-      // Retries are ours (see the header): the library's would resend writes.
-      faultHandling: {
-        global: noop,
-        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
-        // etcd3 calls next() on what it is given, i.e. wants a backoff factory despite its IBackoff type.
-        watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) as unknown as IBackoff<unknown>,
+    this.pool = new EndpointPool(endpoints, {
+      log: this.log,
+      active: () => this.leases.size > 0 || this.watches.size > 0,
+      see: (h) => this.see(h),
+      onDown: (i) => {
+        for (const w of this.watches) w.moveOff(i, 'its member stopped answering');
       },
-      grpcOptions: { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 },
+      onUp: () => {
+        for (const w of this.watches) w.moveIfStranded();
+      },
     });
+    const pool = this.pool;
+    this.watchHost = {
+      description: this.description,
+      log: this.log,
+      best: () => pool.health.best(),
+      isHealthy: (i) => pool.health.isHealthy(i),
+      endpoint: (i) => endpoints[i] ?? '(none)',
+      client: (i) => pool.client(i),
+      ok: (i) => pool.ok(i),
+      fail: (i, why) => pool.fail(i, why),
+      see: (h) => this.see(h),
+    };
+  }
+
+  /** Which members this store currently counts as answering, and which one it sends to first. */
+  endpointHealth(): EndpointView[] {
+    return this.pool.view();
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
     this.ensureOpen();
     validateKey(key);
-    const res = await this.call('get', 'read', (o) => this.client.kv.range({ key: Buffer.from(key, 'utf8') }, o));
+    const res = await this.call('get', 'read', (c, o) => c.kv.range({ key: Buffer.from(key, 'utf8') }, o));
     this.see(res.header);
     return res.kvs[0] && toKv(res.kvs[0]);
   }
@@ -276,9 +292,7 @@ export class EtcdStore implements Store {
     this.ensureOpen();
     validatePrefix(prefix);
     // One Range is one consistent read at header.revision.
-    const res = await this.call('range', 'read', (o) =>
-      this.client.kv.range({ ...rangeOf(prefix), sort_order: 'Ascend', sort_target: 'Key' }, o),
-    );
+    const res = await this.call('range', 'read', (c, o) => c.kv.range({ ...rangeOf(prefix), sort_order: 'Ascend', sort_target: 'Key' }, o));
     this.see(res.header);
     return { kvs: res.kvs.map(toKv), revision: num(res.header.revision) };
   }
@@ -297,63 +311,30 @@ export class EtcdStore implements Store {
     // Without fromRevision: after the newest revision this store has seen, so nothing committed
     // after this call is missed (etcd's own default, the revision when the server gets the request, could).
     const from = opts?.fromRevision ?? this.knownRevision + 1;
-    const range = rangeOf(prefix);
-    let builder = this.client.watch().inRange({ start: range.key, end: range.range_end });
-    builder = builder.startRevision(String(from));
-    const watcher = builder.watcher();
-    const w: ActiveWatch = { watcher, cancelled: false };
-    this.watches.add(w);
-    /** Everything below this revision was delivered: a resumed stream must not deliver it again. */
-    let next = from;
-    watcher.on('data', (res: IWatchResponse) => {
-      if (w.cancelled) return;
-      this.see(res.header);
-      const floor = next;
-      for (const ev of res.events) {
-        const rev = num(ev.kv.mod_revision);
-        if (rev < floor) continue; // replayed after a reconnect: already delivered
-        next = Math.max(next, rev + 1);
-        const out: WatchEvent =
-          String(ev.type).toLowerCase() === 'delete'
-            ? Object.freeze({ type: 'delete' as const, key: utf8(ev.kv.key), revision: rev })
-            : Object.freeze({ type: 'put' as const, kv: toKv(ev.kv) });
-        this.deliver(prefix, listener, out);
-        if (w.cancelled) return;
-      }
-      // A response without events is a progress notification: everything up to its revision was sent.
-      if (res.events.length === 0) next = Math.max(next, num(res.header.revision) + 1);
-    });
-    // etcd3 resumes a broken stream from the last header it saw; resume from what we delivered instead
-    // (a catch-up response's header can run ahead of its events).
-    watcher.on('disconnected', (err: Error) => {
-      if (w.cancelled) return;
-      watcher.request.start_revision = next;
-      this.log.debug('etcd watch disconnected; resuming', { prefix, fromRevision: next, error: messageOf(err) });
-    });
-    watcher.on('error', (err: Error) => {
-      // The server cancelled the watch (compaction, or permissions): it delivers nothing more.
-      if (w.cancelled) return;
-      this.watches.delete(w);
-      w.cancelled = true;
-      const compacted = /compact|canceled: $/i.test(err.message);
-      const e = compacted
-        ? new CompactedError(`cannot watch ${this.description} from revision ${next}: that history was compacted`, { fromRevision: next })
-        : new UnavailableError(`${this.description} ended the watch on ${JSON.stringify(prefix)}: ${err.message}`);
-      this.log.error('etcd watch ended by the server', { prefix, error: e.message });
-      if (opts?.onError) {
-        try {
-          opts.onError(e);
-        } catch (cbErr) {
-          this.log.error('watch onError callback failed', { prefix, error: cbErr });
+    const w: EtcdWatch = new EtcdWatch(this.watchHost, {
+      prefix,
+      range: rangeOf(prefix),
+      fromRevision: from,
+      deliver: (ev) => this.deliver(prefix, listener, ev),
+      ended: (e) => {
+        // The server cancelled the watch (compaction, or permissions): it delivers nothing more.
+        this.watches.delete(w);
+        this.log.error('etcd watch ended by the server', { prefix, error: e.message });
+        if (opts?.onError) {
+          try {
+            opts.onError(e);
+          } catch (cbErr) {
+            this.log.error('watch onError callback failed', { prefix, error: cbErr });
+          }
         }
-      }
+      },
     });
+    this.watches.add(w);
+    w.start();
     return {
       cancel: () => {
-        if (w.cancelled) return;
-        w.cancelled = true;
         this.watches.delete(w);
-        watcher.cancel().catch(() => undefined);
+        w.cancel();
       },
     };
   }
@@ -362,8 +343,9 @@ export class EtcdStore implements Store {
     this.ensureOpen();
     validateTtl(ttlMs);
     const sentAt = this.clock.now();
-    // etcd TTLs are whole seconds; the server may also raise a TTL below its minimum.
-    const res = await this.call('grant lease', 'read', (o) => this.client.leaseClient.leaseGrant({ TTL: Math.ceil(ttlMs / 1000) }, o));
+    // etcd TTLs are whole seconds; the server may also raise a TTL below its minimum. Retried like a
+    // read: a grant applied twice leaves an unused lease behind, which expires with nothing on it.
+    const res = await this.call('grant lease', 'read', (c, o) => c.leaseClient.leaseGrant({ TTL: Math.ceil(ttlMs / 1000) }, o));
     if (res.error) throw new UnavailableError(`${this.description} refused a lease: ${res.error}`);
     const lease = new EtcdLease(res.ID, num(res.TTL) * 1000, sentAt, this, this.clock, this.log);
     if (this.closed) {
@@ -378,7 +360,7 @@ export class EtcdStore implements Store {
   async revision(): Promise<number> {
     this.ensureOpen();
     // Any response header carries the store revision; a count of one (absent) key is the cheapest.
-    const res = await this.call('revision', 'read', (o) => this.client.kv.range({ key: Buffer.from([0]), count_only: true }, o));
+    const res = await this.call('revision', 'read', (c, o) => c.kv.range({ key: Buffer.from([0]), count_only: true }, o));
     this.see(res.header);
     return num(res.header.revision);
   }
@@ -391,11 +373,7 @@ export class EtcdStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const w of this.watches) {
-      w.cancelled = true;
-      w.watcher.removeAllListeners('data');
-      w.watcher.cancel().catch(() => undefined);
-    }
+    for (const w of this.watches) w.cancel();
     this.watches.clear();
     const live = [...this.leases.values()];
     for (const l of live) l.end(`store ${this.description} closed`);
@@ -406,7 +384,7 @@ export class EtcdStore implements Store {
         ),
       ),
     );
-    this.client.close();
+    this.pool.close();
   }
 
   // ---- used by EtcdLease ----
@@ -417,28 +395,12 @@ export class EtcdStore implements Store {
     if (this.leases.get(lease.id) === lease) this.leases.delete(lease.id);
   }
 
-  /** @internal One keep-alive round trip; resolves with the TTL (seconds) etcd now gives the lease. */
-  async keepAliveOnce(id: string, budgetMs: number): Promise<number> {
-    const deadline = Date.now() + budgetMs;
-    const stream = await this.withDeadline('lease keep-alive', budgetMs, this.client.leaseClient.leaseKeepAlive({ deadline: new Date(deadline) }));
-    try {
-      return await this.withDeadline(
-        'lease keep-alive',
-        budgetMs,
-        new Promise<number>((resolve, reject) => {
-          stream.on('data', (res: { TTL: string }) => resolve(num(res.TTL)));
-          stream.on('error', reject);
-          stream.on('end', () => reject(new Error('keep-alive stream ended')));
-          stream.write({ ID: id });
-        }),
-      );
-    } finally {
-      try {
-        stream.end();
-      } catch {
-        // already closed
-      }
-    }
+  /**
+   * @internal One acknowledged keep-alive within budgetMs, each attempt on one member (the preferred
+   * healthy one first) bounded by attemptMs; resolves with the TTL (seconds) etcd now gives the lease.
+   */
+  async keepAliveOnce(id: string, budgetMs: number, attemptMs: number): Promise<number> {
+    return this.call('lease keep-alive', 'read', (c, o, signal) => keepAliveOn(c, id, o, signal), { budgetMs, attemptMs });
   }
 
   /**
@@ -467,7 +429,7 @@ export class EtcdStore implements Store {
   /** @internal */
   async revokeLease(id: string): Promise<void> {
     try {
-      await this.call('revoke lease', 'read', (o) => this.client.leaseClient.leaseRevoke({ ID: id }, o), true);
+      await this.call('revoke lease', 'read', (c, o) => c.leaseClient.leaseRevoke({ ID: id }, o), { evenIfClosed: true });
     } catch (err) {
       if (err instanceof NotFoundError) return; // already gone: revoked or expired
       throw err;
@@ -516,7 +478,7 @@ export class EtcdStore implements Store {
     );
     // On failure, read the compared keys in the same transaction, to say which compare failed and why.
     const failure: IRequestOp[] = conditions.map((c) => ({ request_range: { key: Buffer.from(c.key, 'utf8') } }));
-    const res = await this.call('commit', 'write', (o) => this.client.kv.txn({ compare, success, failure }, o));
+    const res = await this.call('commit', 'write', (c, o) => c.kv.txn({ compare, success, failure }, o));
     this.see(res.header);
     if (!res.succeeded) {
       const failed: { key: string; expected: number; actual: number }[] = [];
@@ -539,24 +501,57 @@ export class EtcdStore implements Store {
   }
 
   /**
-   * Runs one etcd call under the store's deadline and maps its failures: etcd's "lease not found" →
-   * NotFoundError, "request is too large" → ValidationError, anything else → UnavailableError.
+   * Runs one etcd call under the store's deadline, attempt by attempt on one member each (see the
+   * header), and maps its failures: etcd's "lease not found" → NotFoundError, "request is too large"
+   * → ValidationError, anything else → UnavailableError.
    */
   private async call<T>(
     what: string,
     kind: 'read' | 'write',
-    fn: (o: CallOptions) => Promise<T>,
-    evenIfClosed = false,
+    fn: (client: Etcd3, o: CallOptions, signal: AbortSignal) => Promise<T>,
+    opts: CallOpts = {},
   ): Promise<T> {
     // Real time, not this.clock: these are network waits (the clock drives only lease timing).
-    const deadline = Date.now() + this.callTimeoutMs;
+    const budget = opts.budgetMs ?? this.callTimeoutMs;
+    const deadline = Date.now() + budget;
+    // A slice per attempt, doubled each time round the members: a hung member costs one short slice,
+    // while a cluster that is merely slow (every member timing out) still gets longer and longer tries.
+    let slice = opts.attemptMs ?? Math.max(MIN_ATTEMPT_MS, budget / 3);
+    /** Members tried in this round; once every one was, pause and go round again. */
+    const tried = new Set<number>();
+    let pause = RETRY_PAUSE_MS;
     let lastErr: unknown;
-    for (let attempt = 0; ; attempt++) {
-      if (this.closed && !evenIfClosed) throw this.closedError();
+    for (;;) {
+      if (this.closed && !opts.evenIfClosed) throw this.closedError();
+      if (tried.size >= this.pool.health.size) {
+        const wait = Math.min(pause, deadline - Date.now());
+        if (wait <= 0) break;
+        await new Promise((r) => setTimeout(r, wait));
+        pause = Math.min(pause * 2, RETRY_MAX_PAUSE_MS);
+        slice *= 2;
+        tried.clear();
+        continue;
+      }
       const left = deadline - Date.now();
       if (left <= 0) break;
+      const i = this.pool.health.order(tried)[0]!;
+      tried.add(i);
+      // A write cannot be taken back once sent: send it only to a member known to answer just now. If
+      // no member answers a probe, the write goes anyway and the call's deadline decides, as it would
+      // without probes.
+      if (kind === 'write' && !this.pool.health.fresh(i, Date.now(), WRITE_FRESH_MS)) {
+        const answered = await this.pool.probe(i, Math.min(left, PROBE_TIMEOUT_MS));
+        if (!answered && this.pool.health.anyHealthy()) {
+          lastErr = new UnavailableError(`${this.endpoints[i]} did not answer a probe`);
+          continue;
+        }
+      }
+      // A write that timed out cannot be retried, so cutting it short would only turn a slow success
+      // into an unknown outcome: it gets what is left (and still ends early if its member is found dead).
+      const ms = kind === 'write' ? deadline - Date.now() : Math.min(deadline - Date.now(), slice);
+      if (ms <= 0) break;
       try {
-        return await this.withDeadline(what, left, fn({ deadline: new Date(Date.now() + left) }));
+        return await this.pool.attempt(i, what, ms, fn, kind === 'read');
       } catch (err) {
         lastErr = err;
         if (err instanceof EtcdLeaseInvalidError || /requested lease not found/.test(messageOf(err))) {
@@ -566,32 +561,18 @@ export class EtcdStore implements Store {
           throw new ValidationError(`${this.description} refused the request as too large (its --max-request-bytes)`, 'request');
         }
         if (err instanceof CorralError && !(err instanceof UnavailableError)) throw err;
-        const retry = kind === 'read' || neverSent(err);
-        if (!retry) {
+        if (kind === 'write' && !neverSent(err)) {
           throw new UnavailableError(`${this.description}: ${what} failed, outcome unknown: ${messageOf(err)}`, {
             endpoints: this.endpoints,
             cause: messageOf(err),
           });
         }
-        const pause = Math.min(RETRY_PAUSE_MS * (attempt + 1), 250, Math.max(0, deadline - Date.now()));
-        if (pause <= 0) break;
-        await new Promise((r) => setTimeout(r, pause));
       }
     }
-    throw new UnavailableError(`${this.description} unavailable: ${what} did not succeed within ${this.callTimeoutMs} ms: ${messageOf(lastErr)}`, {
+    throw new UnavailableError(`${this.description} unavailable: ${what} did not succeed within ${budget} ms: ${messageOf(lastErr)}`, {
       endpoints: this.endpoints,
       cause: messageOf(lastErr),
     });
-  }
-
-  /** gRPC deadlines do not cover every wait inside the client (connecting, circuit breakers): bound it here too. */
-  private withDeadline<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new UnavailableError(`${this.description}: ${what} timed out after ${Math.round(ms)} ms`)), ms);
-    });
-    p.catch(() => undefined); // a late failure after the timeout must not become an unhandled rejection
-    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
 
   private deliver(prefix: string, listener: (ev: WatchEvent) => void, ev: WatchEvent): void {
@@ -601,6 +582,32 @@ export class EtcdStore implements Store {
       if (r && typeof (r as PromiseLike<unknown>).then === 'function') (r as Promise<unknown>).then(undefined, report);
     } catch (err) {
       report(err);
+    }
+  }
+}
+
+/** One keep-alive round trip on one member's stream (etcd has no unary keep-alive). */
+async function keepAliveOn(client: Etcd3, id: string, o: CallOptions, signal: AbortSignal): Promise<number> {
+  const stream = await client.leaseClient.leaseKeepAlive(o);
+  let answered = false;
+  try {
+    const ttl = await new Promise<number>((resolve, reject) => {
+      if (signal.aborted) return reject(new Error('keep-alive given up'));
+      signal.addEventListener('abort', () => reject(new Error('keep-alive given up')), { once: true });
+      stream.on('data', (res: { TTL: string }) => resolve(num(res.TTL)));
+      stream.on('error', reject);
+      stream.on('end', () => reject(new Error('keep-alive stream ended')));
+      stream.write({ ID: id });
+    });
+    answered = true;
+    return ttl;
+  } finally {
+    try {
+      // Answered: close our side and let the server end it. Given up: drop it now.
+      if (answered) stream.end();
+      else stream.cancel();
+    } catch {
+      // already closed
     }
   }
 }

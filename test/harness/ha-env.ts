@@ -265,6 +265,9 @@ export class HaEnv {
         // As test/support/etcd.ts: fast failure detection on a LAN; the minimum lease TTL becomes 1 s.
         '--heartbeat-interval', '100',
         '--election-timeout', '500',
+        // etcd 3.5's default (3.4 needs the flag): a member back from a partition does not force an
+        // etcd election, which would leave every lease unrenewed for ~1 s (docs/operations.md).
+        '--pre-vote',
         '--logger', 'zap',
         '--log-level', 'warn',
       ];

@@ -30,14 +30,14 @@ import type { OrchestratorStackOptions } from './stack.ts';
 
 export type { OrchestratorLeadershipEvent };
 
-export const DEFAULT_ELECTION_TTL_MS = 3000;
+export const DEFAULT_ELECTION_TTL_MS = 2000;
 export const HEADER_LEADER = 'X-Marathon-Leader';
 export const NO_CURRENT_LEADER = 'Could not determine the current leader';
 export const LEADER_STARTING = 'This instance was just elected leader and is loading its state; retry shortly';
 const WILDCARD = new Set(['0.0.0.0', '::']);
 
 export interface HaOrchestratorStackOptions extends OrchestratorStackOptions {
-  /** Lease TTL of the election: how long a dead or paused leader holds up a new one (default 3000). */
+  /** Lease TTL of the election: how long a dead or paused leader holds up a new one (default 2000). */
   electionTtlMs?: number;
   /** This instance's id in the election (default: a fresh uuid). Must differ between instances. */
   instanceId?: string;
