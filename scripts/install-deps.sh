@@ -17,6 +17,12 @@ required=(
   etcd:etcd-server
   etcdctl:etcd-client
   nft:nftables
+  runc:runc
+  umoci:umoci
+  skopeo:skopeo
+  docker-registry:docker-registry
+  busybox:busybox-static
+  promtool:prometheus
 )
 
 missing=()

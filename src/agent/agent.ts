@@ -16,7 +16,9 @@ import { writeJsonAtomic } from './checkpoint.ts';
 import { SandboxFiles } from './files.ts';
 import type { AgentHandle, AgentOptions } from './index.ts';
 import { handleMasterMessage } from './master-messages.ts';
-import { metricsSnapshot } from './metrics.ts';
+import { agentMetricSet } from './metrics.ts';
+import { AgentMetricsService } from './metrics-service.ts';
+import { StatsdService } from './statsd.ts';
 import { agentInfoPath, metaRoot } from './paths.ts';
 import { readAgentCheckpoint, readBootId, readCheckpoints, type RecoveredFramework } from './recovery.ts';
 import { Registrar } from './registration.ts';
@@ -26,6 +28,8 @@ import { agentResources, detectMachine, gpuIndices } from './resources.ts';
 import { agentState, MESOS_VERSION } from './state-json.ts';
 import { TaskManager } from './tasks.ts';
 import { Isolation } from './isolation/index.ts';
+import { DEFAULT_PIDS_MAX } from './isolation/limits.ts';
+import { Containerizer } from './containerizer/index.ts';
 import { CheckpointedResources } from './volumes.ts';
 import { Fetcher, fetcherFlags, fetcherSettings } from './fetcher/index.ts';
 import { DEFAULT_RECOVERY_TIMEOUT_MS, formatDuration } from './recovery-timeout.ts';
@@ -109,7 +113,14 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   const fetchSettings = fetcherSettings(opts, workDir);
   const fetcher = new Fetcher({ ...fetchSettings, clock, log: log.child('fetcher') });
   await fetcher.init();
+  // --- container images (runc): same cgroup settings as the isolators
+  const containerizer = Containerizer.create(
+    { ...opts, workDir, cgroupsRoot: opts.cgroupsRoot ?? 'corral', cgroupsEnableCfs: opts.cgroupsEnableCfs ?? false, pidsMax: opts.cgroupsPidsMax ?? DEFAULT_PIDS_MAX },
+    { clock, ids, log: log.child('containerizer') },
+  );
+  containerizer.init();
 
+  const statsd = new StatsdService({ clock, log: log.child('statsd') });
   const tasks: TaskManager = new TaskManager({
     workDir,
     clock,
@@ -128,6 +139,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     prepareVolumes: (task, sandbox) => reserved.linkVolumes(task, sandbox),
     fetcher,
     isolation,
+    containerizer,
+    appMetrics: statsd,
   });
 
   function registrationMessage(agentId: string | undefined): AgentToMaster {
@@ -179,6 +192,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     const { orphansKilled } = tasks.recover(recovered, { agentId: checkpoint.agent_id, rebooted, recoveryTimedOut: guard.previousTimedOut });
     if (orphansKilled) recoveryErrors.push(`killed ${orphansKilled} orphaned task process(es) that no checkpoint accounts for`);
   }
+  // Containers no recovered task accounts for (ended with no agent around, or recover=cleanup) are deleted.
+  void containerizer.sweep(new Set([...tasks.activeRuns()].map((r) => r.containerId))).catch((e: Error) => log.warn('container sweep failed', { error: e.message }));
   const recoveryTimeSeconds = (clock.now() - startedAt) / 1000;
 
   // --- HTTP
@@ -197,6 +212,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
     ...(opts.resourceShare !== undefined ? { resource_share: String(opts.resourceShare) } : {}),
     ...fetcherFlags(fetchSettings),
     ...isolation.flags(),
+    ...containerizer.flags(),
   };
   const router = new Router();
   router.on('POST', MASTER_MESSAGE_PATH, async (ctx) => {
@@ -223,19 +239,29 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   for (const p of ['/health', '/slave(1)/health']) router.on('GET', p, () => ({ status: 200 }), 'text');
   router.on('GET', '/flags', () => ({ body: { flags } }));
   router.on('GET', '/version', () => ({ body: { version: MESOS_VERSION, build_date: '', build_time: 0, build_user: '' } }));
-  router.on('GET', '/metrics/snapshot', () => ({
-    body: Object.assign(metricsSnapshot({
-      uptimeSeconds: (clock.now() - startedAt) / 1000,
-      registered: registrar.registered,
-      recoveryErrors: recoveryErrors.length,
-      recoveryTimeSeconds,
-      total: collapseByName(reserved.total()),
-      used: collapseByName(tasks.usedResources()),
-      tasks,
-    }), fetcher.metrics(), tasks.isolationMetrics()),
-  }));
-  // Mesos's per-container usage and limits (cgroups, disk/du).
-  for (const p of ['/monitor/statistics', '/monitor/statistics.json']) router.on('GET', p, () => ({ body: tasks.containerStatistics() }));
+  // /metrics/snapshot, /metrics (Prometheus), /metrics/history, /metrics/tasks, /monitor/statistics.
+  const metrics = new AgentMetricsService({
+    clock,
+    log: log.child('metrics'),
+    tasks,
+    statsd,
+    cgroups: isolation.flags().cgroups_version !== undefined,
+    options: opts.metrics,
+    metrics: () =>
+      agentMetricSet(
+        {
+          uptimeSeconds: (clock.now() - startedAt) / 1000,
+          registered: registrar.registered,
+          recoveryErrors: recoveryErrors.length,
+          recoveryTimeSeconds,
+          total: collapseByName(reserved.total()),
+          used: collapseByName(tasks.usedResources()),
+          tasks,
+        },
+        { ...fetcher.metrics(), ...tasks.isolationMetrics() },
+      ),
+  });
+  metrics.register(router);
   router.on('GET', '/files/browse', (ctx) => files.browse(ctx));
   router.on('GET', '/files/browse.json', (ctx) => files.browse(ctx));
   router.on('GET', '/files/read', (ctx) => files.read(ctx));
@@ -250,6 +276,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
   flags.port = String(server.port);
   log.info('agent listening', { url: server.url, work_dir: workDir, resources: formatResources(resources), recovered_agent_id: checkpoint?.agent_id });
   registrar.start(checkpoint?.agent_id);
+  metrics.start();
 
   // --- lifecycle
   let closing: Promise<void> | undefined;
@@ -258,6 +285,8 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
       registrar.stop();
       await tasks.close(killTasks);
       fetcher.close();
+      metrics.stop();
+      statsd.close();
       // With no task left running the watchdog has nothing to guard: it leaves now, not at its next look.
       await guard.stop(killTasks || shuttingDown || !tasks.hasLiveTasks() ? 'stopped' : 'closed');
       await server!.close();

@@ -6,6 +6,8 @@ import type { Logger } from '../runtime/log.ts';
 import type { Transport } from '../runtime/transport.ts';
 import type { FetcherOptions } from './fetcher/options.ts';
 import type { IsolationOptions } from './isolation/index.ts';
+import type { ContainerImageOptions } from './containerizer/index.ts';
+import type { AgentMetricsOptions } from './metrics-service.ts';
 
 /**
  * Fetcher (CommandInfo.uris / Marathon `fetch`), from FetcherOptions: fetcherCacheDir (default <workDir>/fetcher-cache,
@@ -14,8 +16,11 @@ import type { IsolationOptions } from './isolation/index.ts';
  *
  * Isolation (docs/isolation.md), from IsolationOptions: isolation, cgroupsRoot, cgroupsEnableCfs, cgroupsPidsMax,
  * enforceContainerDiskQuota, containerDiskWatchIntervalMs, defaultUser, allowRootTasks (and switchUser below).
+ *
+ * Container images (docs/isolation.md), from ContainerImageOptions: dockerRegistry (default https://registry-1.docker.io),
+ * dockerInsecureRegistries, dockerStoreDir (default <workDir>/images), imageProvisionerBackend (overlay | copy).
  */
-export interface AgentOptions extends FetcherOptions, Omit<IsolationOptions, 'switchUser'> {
+export interface AgentOptions extends FetcherOptions, Omit<IsolationOptions, 'switchUser'>, ContainerImageOptions {
   /**
    * The --master string: a master base URL (http://127.0.0.1:5050), a comma-separated list of them,
    * or the masters' etcd (etcd://host:port[,host:port]); the agent registers with the leading master
@@ -70,6 +75,8 @@ export interface AgentOptions extends FetcherOptions, Omit<IsolationOptions, 'sw
    * SHUTDOWN_AGENT): its tasks are killed and its checkpoint removed. A CLI exits here.
    */
   onShutdown?: (message: string) => void;
+  /** Metrics history (default: 1 h at 5 s) and whether it is sampled. */
+  metrics?: AgentMetricsOptions;
 }
 
 export interface AgentHandle {

@@ -1,7 +1,35 @@
-// GET /metrics/snapshot: Mesos's slave/* gauges and counters, computed from the live state.
+// GET /metrics/snapshot: Mesos's slave/* gauges and counters (mesos.md §4.2), computed from the live state.
 import os from 'node:os';
 import type { Resources } from '../core/resources.ts';
+import { MetricSet, type MetricKind } from '../metrics/metric-set.ts';
 import type { TaskManager } from './tasks.ts';
+
+/** The agent's counters (everything else it reports is a gauge). */
+const AGENT_COUNTERS: ReadonlySet<string> = new Set([
+  'slave/tasks_finished',
+  'slave/tasks_failed',
+  'slave/tasks_killed',
+  'slave/tasks_lost',
+  'slave/tasks_error',
+  'slave/tasks_dropped',
+  'slave/tasks_gone',
+  'slave/executors_terminated',
+  'slave/executors_preempted',
+  'slave/container_launch_errors',
+  'slave/valid_status_updates',
+  'slave/invalid_status_updates',
+  'slave/valid_framework_messages',
+  'slave/invalid_framework_messages',
+  'containerizer/mesos/container_destroy_errors',
+  'containerizer/fetcher/task_fetches_succeeded',
+  'containerizer/fetcher/task_fetches_failed',
+  'gc/path_removals_succeeded',
+  'gc/path_removals_failed',
+]);
+
+export function agentKindOf(key: string): MetricKind {
+  return AGENT_COUNTERS.has(key) ? 'counter' : 'gauge';
+}
 
 export interface MetricsInput {
   uptimeSeconds: number;
@@ -13,7 +41,10 @@ export interface MetricsInput {
   tasks: TaskManager;
 }
 
-export function metricsSnapshot(i: MetricsInput): Record<string, number> {
+/** Constant for the life of the process, and os.cpus() is not free. */
+const CPUS = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+
+export function agentMetricSet(i: MetricsInput, extra: Readonly<Record<string, number>> = {}): MetricSet {
   const gauges = { staging: 0, starting: 0, running: 0, killing: 0 };
   let executorsRunning = 0;
   let executorsTerminating = 0;
@@ -30,7 +61,8 @@ export function metricsSnapshot(i: MetricsInput): Record<string, number> {
   }
   const c = i.tasks.counters;
   const sum = i.tasks.sum.counters;
-  const out: Record<string, number> = {
+  const [l1, l5, l15] = os.loadavg();
+  const flat: Record<string, number> = {
     'slave/uptime_secs': i.uptimeSeconds,
     'slave/registered': i.registered ? 1 : 0,
     'slave/recovery_errors': i.recoveryErrors,
@@ -45,6 +77,7 @@ export function metricsSnapshot(i: MetricsInput): Record<string, number> {
     'slave/tasks_error': c.error,
     'slave/tasks_dropped': c.dropped,
     'slave/tasks_gone': c.gone,
+    // Command executors start with their task: none is ever registering, and nothing preempts one.
     'slave/executors_registering': 0,
     'slave/executors_running': executorsRunning,
     'slave/executors_terminating': executorsTerminating,
@@ -54,25 +87,31 @@ export function metricsSnapshot(i: MetricsInput): Record<string, number> {
     'slave/frameworks_active': frameworksActive.size,
     'slave/valid_status_updates': sum.updates,
     'slave/invalid_status_updates': sum.unexpectedAcks,
+    // The agent protocol carries no framework messages.
     'slave/valid_framework_messages': 0,
     'slave/invalid_framework_messages': 0,
-    'system/cpus_total': typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length,
-    'system/load_1min': os.loadavg()[0]!,
-    'system/load_5min': os.loadavg()[1]!,
-    'system/load_15min': os.loadavg()[2]!,
+    'system/cpus_total': CPUS,
+    'system/load_1min': l1!,
+    'system/load_5min': l5!,
+    'system/load_15min': l15!,
     'system/mem_total_bytes': os.totalmem(),
     'system/mem_free_bytes': os.freemem(),
   };
-  if (i.recoveryTimeSeconds !== undefined) out['slave/recovery_time_secs'] = i.recoveryTimeSeconds;
+  if (i.recoveryTimeSeconds !== undefined) flat['slave/recovery_time_secs'] = i.recoveryTimeSeconds;
   for (const name of ['cpus', 'mem', 'disk', 'gpus']) {
     const total = i.total.scalars[name] ?? 0;
     const used = i.used.scalars[name] ?? 0;
-    out[`slave/${name}_total`] = total;
-    out[`slave/${name}_used`] = used;
-    out[`slave/${name}_percent`] = total > 0 ? used / total : 0;
-    out[`slave/${name}_revocable_total`] = 0;
-    out[`slave/${name}_revocable_used`] = 0;
-    out[`slave/${name}_revocable_percent`] = 0;
+    flat[`slave/${name}_total`] = total;
+    flat[`slave/${name}_used`] = used;
+    flat[`slave/${name}_percent`] = total > 0 ? used / total : 0;
+    // No oversubscription: an agent offers no revocable resources.
+    flat[`slave/${name}_revocable_total`] = 0;
+    flat[`slave/${name}_revocable_used`] = 0;
+    flat[`slave/${name}_revocable_percent`] = 0;
   }
-  return out;
+  return new MetricSet().addFlat({ ...flat, ...extra }, agentKindOf);
+}
+
+export function metricsSnapshot(i: MetricsInput): Record<string, number> {
+  return agentMetricSet(i).flat();
 }

@@ -30,6 +30,8 @@ export interface TaskEnvInput {
   gpus: number[];
   user?: { name: string; home: string };
   base?: NodeJS.ProcessEnv;
+  /** Agent-provided variables (STATSD_UDP_*) that the task's own variables may override. */
+  extra?: Record<string, string>;
 }
 
 export function buildTaskEnv(i: TaskEnvInput): Record<string, string> {
@@ -71,6 +73,7 @@ export function buildTaskEnv(i: TaskEnvInput): Record<string, string> {
     env.CUDA_VISIBLE_DEVICES = i.gpus.join(',');
     env.NVIDIA_VISIBLE_DEVICES = i.gpus.join(',');
   }
+  Object.assign(env, i.extra);
   for (const v of i.task.command?.environment?.variables ?? []) if (v.value !== undefined) env[v.name] = v.value;
   return env;
 }

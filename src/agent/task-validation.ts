@@ -2,6 +2,8 @@
 // runs). A failure becomes TASK_ERROR / REASON_TASK_INVALID.
 import type { TaskInfo } from '../protocol/mesos.ts';
 import { parseHealthCheck } from './health-check.ts';
+import { taskImage } from './containerizer/task-image.ts';
+import { parseImageReference } from './images/reference.ts';
 
 export function validateTaskForLaunch(task: TaskInfo): string | undefined {
   if (!task.command && !task.executor)
@@ -11,16 +13,24 @@ export function validateTaskForLaunch(task: TaskInfo): string | undefined {
   if (task.executor) return 'Custom executors are not supported by this agent; use a command task';
   const cmd = task.command!;
   const shell = cmd.shell ?? true;
+  const image = taskImage(task);
+  if (image && 'error' in image) return image.error;
   if (shell && (cmd.value === undefined || cmd.value === '')) return 'Shell command of task is not specified';
-  if (!shell && (cmd.value === undefined || cmd.value === '')) return 'Executable of task is not specified (command.value with shell=false)';
+  // With an image and no executable, the image's entrypoint/cmd runs (containerizer/command.ts).
+  if (!shell && !image && (cmd.value === undefined || cmd.value === '')) return 'Executable of task is not specified (command.value with shell=false)';
   for (const [i, v] of (cmd.environment?.variables ?? []).entries()) {
     if (v.type === 'SECRET') return `command.environment.variables[${i}] (${v.name}): secret environment variables are not supported`;
     if (v.value === undefined) return `command.environment.variables[${i}] (${v.name}): value is not set`;
     if (v.name.includes('=') || v.name.includes('\0')) return `command.environment.variables[${i}]: invalid variable name ${JSON.stringify(v.name)}`;
   }
-  const container = task.container as { type?: string; docker?: unknown; mesos?: { image?: unknown } } | undefined;
-  if (container && (container.type === 'DOCKER' || container.docker !== undefined || container.mesos?.image !== undefined))
-    return 'Container images are not supported by this agent yet; run the command on the host';
+  if (image) {
+    try {
+      // Any registry host will do: only the name's syntax is checked here.
+      parseImageReference(image.name, 'registry.invalid');
+    } catch (e) {
+      return `Task uses an ${(e as Error).message.replace(/^image: /, '')}`;
+    }
+  }
   if (task.max_completion_time && !(task.max_completion_time.nanoseconds >= 0))
     return 'max_completion_time must not be negative';
   if (task.kill_policy?.grace_period && !(task.kill_policy.grace_period.nanoseconds >= 0))

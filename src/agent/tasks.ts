@@ -21,6 +21,7 @@ import { Journal, makeDirs, writeJsonAtomic } from './checkpoint.ts';
 import { terminalOutcome, type RawExit, type TerminalOutcome } from './exit-status.ts';
 import { findOnPath } from './gpus.ts';
 import type { Fetcher } from './fetcher/index.ts';
+import { ContainerLaunchAborted, ContainerLaunchError, taskImage, type Containerizer, type TaskImage } from './containerizer/index.ts';
 import { ExitWatcher } from './exit-watcher.ts';
 import { GpuPool } from './gpu-pool.ts';
 import { Isolation, type ResourceStatistics } from './isolation/index.ts';
@@ -37,6 +38,7 @@ import { linkLatest, removeRunMeta } from './sandbox-fs.ts';
 import { StatusUpdateManager } from './status-updates.ts';
 import { buildTaskEnv, taskArgv, taskGpuCount } from './task-env.ts';
 import type { FrameworkEntry, KillReason, TaskCheckpoint, TaskRun } from './task-types.ts';
+import type { AppMetricsHooks } from './statsd.ts';
 import { validateTaskForLaunch } from './task-validation.ts';
 
 export const DEFAULT_GRACE_MS = 3000;
@@ -67,6 +69,10 @@ export interface TaskManagerDeps {
   prepareVolumes?(task: TaskInfo, sandbox: string): string | undefined;
   /** The isolators (cgroups, pid namespace, disk/du), the task-user policy and the ports check. Default: none. */
   isolation?: Isolation;
+  /** Runs tasks with a container image (runc); tasks with one fail without it. */
+  containerizer?: Containerizer;
+  /** App metrics: a StatsD socket per task, named in its environment (statsd.ts). */
+  appMetrics?: AppMetricsHooks;
 }
 
 export type RunTaskResult = 'launching' | 'duplicate';
@@ -257,11 +263,14 @@ export class TaskManager {
     }
     const volumeError = this.deps.prepareVolumes?.(run.info, run.directory);
     if (volumeError) return notLaunched(() => this.launchFailed(run, `Failed to launch the task: ${volumeError}`));
+    await this.deps.appMetrics?.attach(run);
     const env = this.taskEnv(run, userEnv);
     if (run.info.health_check !== undefined) run.launchEnv = { env, uid, gid };
-    const argv = taskArgv(run.info);
+    // Validated: a task's image is either absent or usable. Its command runs in the image (no host lookups).
+    const image = taskImage(run.info) as TaskImage | undefined;
+    const argv = image ? [] : taskArgv(run.info);
     const uris = run.info.command?.uris ?? [];
-    if (run.info.command?.shell === false && !uris.length && !findOnPath(argv[0]!, env.PATH)) {
+    if (!image && run.info.command?.shell === false && !uris.length && !findOnPath(argv[0]!, env.PATH)) {
       return notLaunched(() => this.launchFailed(run, `Failed to launch the task: executable '${argv[0]}' was not found`));
     }
     linkLatest(run.directory);
@@ -271,10 +280,16 @@ export class TaskManager {
       const instead = await this.fetchUris(run, uid, gid);
       if (instead) return notLaunched(instead);
       // The executable may be one of the fetched files (relative to the sandbox, like the command's cwd).
-      const exe = argv[0]!.includes('/') ? path.resolve(run.directory, argv[0]!) : argv[0]!;
-      if (run.info.command?.shell === false && !findOnPath(exe, env.PATH)) {
+      const exe = image ? '' : argv[0]!.includes('/') ? path.resolve(run.directory, argv[0]!) : argv[0]!;
+      if (!image && run.info.command?.shell === false && !findOnPath(exe, env.PATH)) {
         return notLaunched(() => this.launchFailed(run, `Failed to launch the task: executable '${argv[0]}' was not found`));
       }
+    }
+    let containerArgv: string[] | undefined;
+    if (image) {
+      const prepared = await this.prepareContainer(run, image, u);
+      if ('instead' in prepared) return notLaunched(prepared.instead);
+      containerArgv = prepared.argv;
     }
     let contained;
     try {
@@ -284,17 +299,19 @@ export class TaskManager {
     }
     let proc;
     try {
+      // A container's wrapper runs `runc run` as root outside the task's cgroups and namespaces: runc puts the
+      // container into them (same cgroups) and switches to the task's user itself.
       proc = await launchProcess({
-        argv,
-        env,
+        argv: containerArgv ?? argv,
+        env: containerArgv ? { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' } : env,
         cwd: run.directory,
         stdoutPath: path.join(run.directory, 'stdout'),
         stderrPath: path.join(run.directory, 'stderr'),
         exitStatusPath: path.join(run.metaDir, EXIT_STATUS_FILE),
-        uid: contained.spawnAs?.uid,
-        gid: contained.spawnAs?.gid,
-        cgroupProcs: contained.cgroupProcs,
-        prefix: contained.prefix,
+        uid: containerArgv ? undefined : contained.spawnAs?.uid,
+        gid: containerArgv ? undefined : contained.spawnAs?.gid,
+        cgroupProcs: containerArgv ? [] : contained.cgroupProcs,
+        prefix: containerArgv ? [] : contained.prefix,
       });
     } catch (e) {
       return notLaunched(() => this.launchFailed(run, `Failed to launch the task: ${(e as Error).message}`));
@@ -346,7 +363,58 @@ export class TaskManager {
     return undefined;
   }
 
-  private taskEnv(run: TaskRun, user: { name: string; home: string } | undefined): Record<string, string> {
+  /**
+   * Pulls the task's image (while the task is STARTING) and prepares its container; returns the `runc run`
+   * argv, or how the launch ends instead: killed meanwhile → TASK_KILLED; no image, a failed pull →
+   * TASK_FAILED / REASON_CONTAINER_LAUNCH_FAILED naming the image, the registry and its error; the agent
+   * stopping → nothing (recovery reports the task). Pull progress goes to the sandbox's stderr.
+   */
+  private async prepareContainer(run: TaskRun, image: TaskImage, user: { uid: number; gid: number } | undefined): Promise<{ argv: string[] } | { instead: () => void }> {
+    const containerizer = this.deps.containerizer;
+    if (!containerizer) return { instead: () => this.launchFailed(run, 'Failed to launch container: this agent does not run container images') };
+    const ac = new AbortController();
+    this.fetching.set(run, ac);
+    const stderr = path.join(run.directory, 'stderr');
+    let result: { argv: string[] } | undefined;
+    let error: Error | undefined;
+    try {
+      result = await containerizer.prepare({
+        containerId: run.containerId,
+        task: run.info,
+        image,
+        sandbox: run.directory,
+        env: this.taskEnv(run, undefined, {}),
+        ...(user ? { user: { uid: user.uid, gid: user.gid } } : {}),
+        resources: run.resources,
+        signal: ac.signal,
+        progress: (line) => {
+          try {
+            fs.appendFileSync(stderr, `${new Date(this.deps.clock.now()).toISOString()} provisioner: ${line}\n`);
+          } catch {
+            // the sandbox is gone: nobody reads it
+          }
+        },
+      });
+    } catch (e) {
+      error = e as Error;
+    } finally {
+      this.fetching.delete(run);
+    }
+    if (this.closed || run.terminal) return { instead: () => undefined };
+    if (run.kill || error instanceof ContainerLaunchAborted) {
+      return {
+        instead: () =>
+          this.terminate(run, { state: 'TASK_KILLED', message: 'Task killed before it was launched', reason: 'REASON_TASK_KILLED_DURING_LAUNCH' }, 'SOURCE_AGENT'),
+      };
+    }
+    if (error) {
+      const message = error instanceof ContainerLaunchError ? error.message : `Failed to launch container: ${error.message}`;
+      return { instead: () => this.launchFailed(run, message) };
+    }
+    return result!;
+  }
+
+  private taskEnv(run: TaskRun, user: { name: string; home: string } | undefined, base?: NodeJS.ProcessEnv): Record<string, string> {
     return buildTaskEnv({
       task: run.info,
       frameworkId: run.frameworkId,
@@ -358,6 +426,8 @@ export class TaskManager {
       hostname: this.deps.hostname,
       gpus: run.gpus,
       user,
+      ...(base ? { base } : {}),
+      extra: this.deps.appMetrics?.env(run.containerId),
     });
   }
 
@@ -421,6 +491,8 @@ export class TaskManager {
     if (run.watched) this.exits.unwatch(run as TaskRun & { pid: number });
     this.releaseGpus(run);
     this.isolation.destroy(run.containerId);
+    this.deps.appMetrics?.detach(run.containerId);
+    if (run.info.container) this.deps.containerizer?.destroy(run.containerId);
     this.countTerminal(outcome.state);
     if (run.pid !== undefined) this.counters.executorsTerminated++;
     const status = this.status(run, outcome.state, { message: outcome.message, reason: outcome.reason, source, healthy: outcome.healthy, limitation: outcome.limitation });
@@ -466,6 +538,7 @@ export class TaskManager {
         if (signalGroup(run.pid, 'SIGKILL')) run.sigkilled = true;
       }
       this.isolation.killAll(containerId);
+      if (run.info.container) this.deps.containerizer?.kill(containerId);
     }
   }
 
@@ -606,6 +679,8 @@ export class TaskManager {
     if (run.terminal || run.pid === undefined) return;
     if (run.watched && !isSameLiveProcess(run.pid, run.startTime)) return; // the exit watcher will notice
     if (signalGroup(run.pid, sig) && sig === 'SIGKILL') run.sigkilled = true;
+    // SIGTERM reaches a container through its `runc run` (in the group); SIGKILL ends that process at once.
+    if (sig === 'SIGKILL' && run.info.container) this.deps.containerizer?.kill(run.containerId);
     if (sig === 'SIGTERM') this.scheduleSigkill(run);
   }
 
@@ -674,11 +749,14 @@ export class TaskManager {
           run.markTerminated();
           this.releaseGpus(run);
           this.isolation.destroyRecovered(cp.isolation);
+          if (cp.task.container) this.deps.containerizer?.destroy(cp.container_id);
           if (!replay.unacked.length) this.complete(run);
           continue;
         }
         this.isolation.recover({ containerId: run.containerId, checkpoint: cp.isolation, resources: run.resources, sandbox: run.directory, metaDir: run.metaDir });
+        if (cp.task.container) this.deps.containerizer?.recover(run.containerId);
         this.reattach(fw, run, replay.pid, rr.exitStatus, opts.rebooted, opts.recoveryTimedOut);
+        this.deps.appMetrics?.recover(run);
       }
     }
     return { orphansKilled };
@@ -780,7 +858,7 @@ export class TaskManager {
 
   /** Isolation's counters for /metrics/snapshot. */
   isolationMetrics(): Record<string, number> {
-    return { 'containerizer/mesos/container_destroy_errors': this.isolation.destroyErrors };
+    return { 'containerizer/mesos/container_destroy_errors': this.isolation.destroyErrors, ...this.deps.containerizer?.metrics() };
   }
 
   usedResources(): Resources {
@@ -824,6 +902,7 @@ export class TaskManager {
     }
     await Promise.all(runs.map((r) => r.journal.drain()));
     await this.isolation.stop();
+    await this.deps.containerizer?.stop();
   }
 
   /**
@@ -839,6 +918,7 @@ export class TaskManager {
         run.deadlineTimer?.cancel();
         if (!run.terminal && run.pid !== undefined && (!run.watched || isSameLiveProcess(run.pid, run.startTime))) signalGroup(run.pid, 'SIGKILL');
         this.isolation.destroy(run.containerId);
+        if (run.info.container) this.deps.containerizer?.destroy(run.containerId);
         this.fetching.get(run)?.abort();
         run.terminal = true;
         run.markTerminated();

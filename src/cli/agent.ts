@@ -10,6 +10,7 @@ import type { AgentHandle } from '../agent/index.ts';
 import { parseDuration } from '../agent/recovery-timeout.ts';
 import { checkCgroupsRoot, parseIsolation } from '../agent/isolation/config.ts';
 import { parseByteSize } from '../agent/fetcher/options.ts';
+import { parseInsecureRegistries, parseRegistryUrl } from '../agent/images/reference.ts';
 import { OperatorClient, agentUrlOf, type LegacySlave } from '../client/operator-client.ts';
 import { parseAttributeString } from '../protocol/mesos.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
@@ -60,6 +61,10 @@ interface AgentCliOptions {
   fetcherCacheSize?: number;
   fetcherMaxSize?: number;
   fetcherStallTimeout?: number;
+  dockerRegistry?: string;
+  dockerInsecureRegistries?: string[];
+  dockerStoreDir?: string;
+  imageProvisionerBackend?: 'overlay' | 'copy';
   logLevel?: LogLevel;
   json?: boolean;
 }
@@ -99,6 +104,10 @@ export function registerAgent(program: Command): void {
     .option('--fetcher-cache-size <size>', 'bound of the fetcher cache, least recently used files evicted first: 2GB, 512MB, or bytes (default 2GB)', parseSizeFlag)
     .option('--fetcher-max-size <size>', 'largest artifact (download, copy or extracted archive) a task may fetch (default 4GB)', parseSizeFlag)
     .option('--fetcher-stall-timeout <duration>', 'fail a download that receives nothing for this long: 60secs, 2mins, or ms (default 60secs)', parseRecoveryTimeout)
+    .option('--docker-registry <url>', 'where image names without a registry host are pulled from (default https://registry-1.docker.io)', parseRegistryFlag)
+    .option('--docker-insecure-registries <hosts>', 'registries (host:port, comma-separated) pulled from over plain HTTP / without certificate checks; 127.0.0.0/8 always is', parseInsecureFlag)
+    .option('--docker-store-dir <dir>', 'the image store: pulled layers and unpacked images (default: <work-dir>/images)')
+    .option('--image-provisioner-backend <name>', "how a container's root filesystem is made from its image: overlay (default) or copy", parseBackendFlag)
     .option('--status-update-retry-ms <ms>', 'first retry of an unacknowledged status update; doubles each time (default 1000)', parsePositiveInt)
     .option('--status-update-retry-max-ms <ms>', 'cap of the status update retry interval (default 60000)', parsePositiveInt)
     .option('--log-level <level>', 'debug | info | warn | error (default: $CORRAL_LOG_LEVEL or info)', parseLogLevel)
@@ -145,6 +154,28 @@ function parseSizeFlag(value: string): number {
   } catch (e) {
     throw new InvalidArgumentError((e as Error).message);
   }
+}
+
+function parseRegistryFlag(value: string): string {
+  try {
+    parseRegistryUrl(value);
+    return value;
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message.replace(/^docker_registry: /, ''));
+  }
+}
+
+function parseInsecureFlag(value: string): string[] {
+  try {
+    return parseInsecureRegistries(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message.replace(/^docker_insecure_registries: /, ''));
+  }
+}
+
+function parseBackendFlag(value: string): 'overlay' | 'copy' {
+  if (value === 'overlay' || value === 'copy') return value;
+  throw new InvalidArgumentError('expected overlay or copy');
 }
 
 function parseIsolationFlag(value: string): string {
@@ -204,6 +235,10 @@ async function runAgent(opts: AgentCliOptions): Promise<void> {
       ...(opts.fetcherCacheSize !== undefined ? { fetcherCacheSizeBytes: opts.fetcherCacheSize } : {}),
       ...(opts.fetcherMaxSize !== undefined ? { fetcherMaxSizeBytes: opts.fetcherMaxSize } : {}),
       ...(opts.fetcherStallTimeout !== undefined ? { fetcherStallTimeoutMs: opts.fetcherStallTimeout } : {}),
+      ...(opts.dockerRegistry ? { dockerRegistry: opts.dockerRegistry } : {}),
+      ...(opts.dockerInsecureRegistries ? { dockerInsecureRegistries: opts.dockerInsecureRegistries } : {}),
+      ...(opts.dockerStoreDir ? { dockerStoreDir: resolve(opts.dockerStoreDir) } : {}),
+      ...(opts.imageProvisionerBackend ? { imageProvisionerBackend: opts.imageProvisionerBackend } : {}),
       log,
       ...(opts.hostname ? { hostname: opts.hostname } : {}),
       ...(opts.resources ? { resources: opts.resources } : {}),

@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { CORRAL_VERSION } from '../master/version.ts';
 import { registerAgent } from './agent.ts';
+import { registerAlerts } from './alerts.ts';
 import { registerApp } from './app.ts';
 import { registerCluster } from './cluster.ts';
 import { registerDeployment } from './deployment.ts';
@@ -12,6 +13,8 @@ import { registerDev } from './dev.ts';
 import { registerMaster } from './master.ts';
 import { registerOrchestrator } from './orchestrator.ts';
 import { registerTask } from './task.ts';
+import { registerTop } from './top.ts';
+import { registerWhy } from './why.ts';
 
 export function buildProgram(): Command {
   const program = new Command('corral');
@@ -45,5 +48,8 @@ Quick start:
   registerOrchestrator(program);
   registerApp(program);
   registerDeployment(program);
+  registerAlerts(program);
+  registerWhy(program);
+  registerTop(program);
   return program;
 }

@@ -8,7 +8,7 @@
 // Re-subscribing takes the subscription over from the running scheduler, so
 // for other frameworks that are still connected it requires --force.
 import { Command, Option } from 'commander';
-import { OperatorClient, agentUrlOf, type AgentExecutor, type AgentState, type LegacyFramework, type LegacyMasterState, type LegacySlave, type LegacyTask } from '../client/operator-client.ts';
+import { OperatorClient, type LegacyFramework, type LegacyMasterState, type LegacySlave, type LegacyTask } from '../client/operator-client.ts';
 import { SchedulerClient } from '../client/scheduler-client.ts';
 import { isTerminalState, type FrameworkInfo, type TaskState } from '../protocol/mesos.ts';
 import {
@@ -263,20 +263,6 @@ interface LogOptions {
 
 const READ_CHUNK = 64 * 1024;
 
-function findExecutor(agentState: AgentState, task: LegacyTask): AgentExecutor | undefined {
-  const fws = [...(agentState.frameworks ?? []), ...(agentState.completed_frameworks ?? [])].filter((f) => f.id === task.framework_id);
-  const candidates: AgentExecutor[] = [];
-  for (const fw of fws) candidates.push(...(fw.executors ?? []), ...(fw.completed_executors ?? []));
-  const hasTask = (e: AgentExecutor) =>
-    [...(e.tasks ?? []), ...(e.queued_tasks ?? []), ...(e.completed_tasks ?? [])].some((t) => t.id === task.id);
-  // A live executor wins over a completed one with the same id (e.g. after a relaunch).
-  return (
-    candidates.find(hasTask) ??
-    candidates.find((e) => e.id === (task.executor_id || task.id)) ??
-    candidates.find((e) => e.id === task.id)
-  );
-}
-
 async function taskLog(id: string, opts: LogOptions): Promise<void> {
   const op = new OperatorClient(opts.master);
   let stop = false;
@@ -284,28 +270,32 @@ async function taskLog(id: string, opts: LogOptions): Promise<void> {
   try {
     const located = await locateTask(op, id);
     const task = located.task;
-    if (!located.slave)
-      throw new CliError(`task ${task.id} ran on agent ${task.slave_id}, which is no longer registered; its sandbox cannot be read`);
-    const agentUrl = agentUrlOf(located.slave);
     const which = opts.stderr ? 'stderr' : 'stdout';
+    // Through the master's /files proxy (it finds the agent and the sandbox), so one URL is enough.
+    const query = (offset: number, length?: number) =>
+      new URLSearchParams({ task_id: task.id, framework_id: task.framework_id, path: which, offset: String(offset), ...(length ? { length: String(length) } : {}) });
+    const fetchChunk = (offset: number, length?: number) => op.master<{ offset: number; data: string }>(`/files/read?${query(offset, length)}`);
+    const notFound = (e: unknown) => (e as { status?: number }).status === 404;
 
     // The sandbox may not exist for a moment right after launch: with --follow, wait for it.
-    let executor: AgentExecutor | undefined;
     for (let attempt = 0; ; attempt++) {
-      executor = findExecutor(await op.agentState(agentUrl), task);
-      if (executor?.directory || !opts.follow || stop || attempt > 100) break;
+      try {
+        await fetchChunk(-1);
+        break;
+      } catch (e) {
+        if (!notFound(e) || !opts.follow || stop || attempt > 100) {
+          if (notFound(e)) throw new CliError(`${which} of task ${task.id} is not available: ${(e as Error).message.replace(/^GET \/files\/read failed: /, '')}`);
+          throw e;
+        }
+      }
       await delay(opts.pollMs);
     }
-    if (!executor?.directory)
-      throw new CliError(`the agent at ${agentUrl} reports no sandbox for task ${task.id} (it may have been garbage-collected, or not started yet)`);
-    const path = `${executor.directory.replace(/\/+$/, '')}/${which}`;
 
     const read = async (offset: number) => {
       try {
-        return await op.readFile(agentUrl, path, offset, READ_CHUNK);
+        return await fetchChunk(offset, READ_CHUNK);
       } catch (e) {
-        if ((e as { status?: number }).status === 404 || /\b404\b/.test((e as Error).message))
-          throw new CliError(`${which} of task ${task.id} is not available on ${agentUrl} (${path} not found)`);
+        if (notFound(e)) throw new CliError(`${which} of task ${task.id} is no longer available (its sandbox may have been garbage-collected)`);
         throw e;
       }
     };

@@ -8,7 +8,7 @@ import { MESOS_COMPAT_VERSION } from './version.ts';
 
 export const DEFAULT_MIN_ALLOCATABLE_TEXT = 'cpus:0.01|mem:32';
 /** Election lease TTL: how long a dead or paused leader keeps the others waiting. */
-export const DEFAULT_ELECTION_TTL_MS = 3000;
+export const DEFAULT_ELECTION_TTL_MS = 2000;
 
 function positive(v: number | undefined, dflt: number, name: string): number {
   if (v === undefined) return dflt;
@@ -28,6 +28,7 @@ export function resolveConfig(opts: MasterOptions): MasterConfig {
     agentReregisterTimeoutMs: positive(opts.agentReregisterTimeoutMs, 60_000, 'agentReregisterTimeoutMs'),
     minAllocatable: parseMinAllocatable(minText),
     minAllocatableText: minText,
+    ...(opts.alerts ? { alerts: opts.alerts } : {}),
   };
 }
 

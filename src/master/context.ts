@@ -7,6 +7,7 @@ import type { Logger } from '../runtime/log.ts';
 import type { Transport } from '../runtime/transport.ts';
 import type { AgentLink } from './agent-link.ts';
 import type { AgentService } from './agents.ts';
+import type { AlertOptions } from './alerts.ts';
 import type { FrameworkService } from './frameworks.ts';
 import type { MasterMetrics } from './metrics.ts';
 import type { OfferService } from './offers.ts';
@@ -25,6 +26,7 @@ export interface MasterConfig {
   minAllocatable: Array<Record<string, number>>;
   /** The flag text, for /master/flags-style output. */
   minAllocatableText: string;
+  alerts?: AlertOptions;
 }
 
 export interface MasterContext {

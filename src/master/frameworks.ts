@@ -41,7 +41,10 @@ export class FrameworkService {
   send(fw: FrameworkEntry, event: Event): boolean {
     if (!this.ctx.active()) return false;
     const stream = this.streams.get(fw.id);
-    if (stream && stream.send(event)) return true;
+    if (stream && stream.send(event)) {
+      this.ctx.metrics.frameworkEvent(fw.id, event);
+      return true;
+    }
     if (event.type !== 'HEARTBEAT') this.ctx.metrics.inc('master/dropped_messages');
     return false;
   }
@@ -136,6 +139,8 @@ export class FrameworkService {
         master_info: this.ctx.masterInfo,
       },
     });
+    this.ctx.metrics.frameworkCall(id, { type: 'SUBSCRIBE' });
+    this.ctx.metrics.frameworkEvent(id, { type: 'SUBSCRIBED' });
     this.ctx.log.info('framework subscribed', { framework: id, name: info.name, failover: !!known });
     this.ctx.offers.schedule();
   }

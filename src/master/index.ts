@@ -5,12 +5,14 @@ import type { Logger } from '../runtime/log.ts';
 import type { Transport } from '../runtime/transport.ts';
 import type { Store } from '../store/store.ts';
 import type { LeadershipEvent } from './ha.ts';
+import type { AlertOptions } from './alerts.ts';
+import type { MasterMetricsOptions } from './metrics-service.ts';
 
 export type { LeadershipEvent } from './ha.ts';
 
 /** High availability: several masters on one shared (etcd) store, one of them leading. */
 export interface MasterHaOptions {
-  /** Election lease TTL (default 3000 ms): how long a dead or paused leader keeps the others waiting. */
+  /** Election lease TTL (default 2000 ms): how long a dead or paused leader keeps the others waiting. */
   electionTtlMs?: number;
   /** Called when this master is elected or deposed. */
   onLeadership?: (e: LeadershipEvent) => void;
@@ -47,6 +49,10 @@ export interface MasterOptions {
    * redirect API calls to the leader, and every registry write is fenced by the leader's election key.
    */
   ha?: MasterHaOptions;
+  /** Alert rules and evaluation period (default: the built-in rules every 5 s). */
+  alerts?: AlertOptions;
+  /** Metrics history (default: 1 h at 5 s) and whether it is sampled. */
+  metrics?: MasterMetricsOptions;
 }
 
 export interface MasterHandle {

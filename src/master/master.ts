@@ -10,10 +10,9 @@ import { httpTransport } from '../runtime/transport.ts';
 import { masterInfo, resolveConfig, resolveElectionTtlMs } from './config.ts';
 import { Leadership } from './ha.ts';
 import type { MasterHandle, MasterOptions } from './index.ts';
-import { MasterMetrics, metricsSnapshot } from './metrics.ts';
+import { MasterMetricsService } from './metrics-service.ts';
 import { registerLocalRoutes } from './operator-api.ts';
 import { FollowerRouter, MasterRouter, type LeaderView } from './router.ts';
-import { MasterState } from './state.ts';
 import { startTerm, type MasterTerm, type TermDeps } from './term.ts';
 
 export { DEFAULT_MIN_ALLOCATABLE_TEXT, ipv4NetworkOrder, resolveConfig } from './config.ts';
@@ -61,10 +60,12 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     const target = l && view().kind !== 'none' ? redirectTarget(l.info, l.url) : undefined;
     return target && { ...target, self: false };
   });
-  const idle = { state: new MasterState(), metrics: new MasterMetrics() };
-  const follower = new FollowerRouter(view, () => metricsSnapshot({ ...idle, now: clock.now(), startTime, elected: false }));
+  // Every master answers /metrics* itself, leader or not (master/elected says which).
+  const metrics = new MasterMetricsService({ clock, log: log.child('metrics'), startTime, term: () => term, options: opts.metrics });
+  metrics.register(local);
+  const follower = new FollowerRouter(view, () => metrics.snapshot());
   const server = await listen(
-    new MasterRouter(local, () => term?.router ?? follower),
+    metrics.counting(new MasterRouter(local, () => term?.router ?? follower)),
     { host, port, log },
   );
   port = server.port;
@@ -79,6 +80,8 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     masterId,
     masterInfo: info(masterId),
     startTime,
+    metrics: metrics.metrics,
+    metricsHistory: metrics.history,
   });
 
   if (!opts.ha) {
@@ -132,6 +135,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     log.info('master started as a candidate for leadership', { url: server.url, electionTtlMs: ttlMs });
   }
 
+  metrics.start();
   let closed = false;
   return {
     url: server.url,
@@ -140,6 +144,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     async close() {
       if (closed) return;
       closed = true;
+      metrics.stop();
       await leadership?.close();
       term?.stop();
       term = undefined;

@@ -32,11 +32,18 @@ export class OfferService {
     for (const o of this.ctx.state.offers.values()) o.timer?.cancel();
   }
 
+  /** Allocation runs requested and not yet run (Mesos's allocator event queue). */
+  get queuedAllocations(): number {
+    return this.pending ? 1 : 0;
+  }
+
   /** Requests an allocation on the next tick (coalesced). */
   schedule(): void {
     if (this.pending || this.stopped) return;
+    const requested = performance.now();
     this.pending = this.ctx.clock.setTimeout(() => {
       this.pending = undefined;
+      this.ctx.metrics.allocationLatency.record(performance.now() - requested);
       this.ctx.safely('allocation', () => this.run());
     }, 0);
   }

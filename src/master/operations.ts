@@ -49,6 +49,7 @@ export function operatorOperation(ctx: MasterContext, agentId: string, type: Res
   if (!canApply(available, planned.conversion))
     throw new ConflictError(`${type}: the resources are not available on agent ${agent.id} (in use by tasks, or not there)`);
   convertAgentResources(ctx, agent, [planned.conversion]);
+  ctx.metrics.operation(type, 'finished');
   ctx.log.info('operator resource operation applied', { agent: agent.id, type, role: planned.role });
   ctx.offers.schedule();
   return planned;

@@ -64,6 +64,7 @@ export function schedulerHandler(ctx: MasterContext): Handler {
 /** The semantics of every non-SUBSCRIBE call of a subscribed framework. */
 export async function dispatchCall(ctx: MasterContext, fw: FrameworkEntry, call: Call): Promise<Reply> {
   const { metrics } = ctx;
+  metrics.frameworkCall(fw.id, call);
   switch (call.type) {
     case 'TEARDOWN':
       metrics.inc('master/messages_unregister_framework');
@@ -142,6 +143,7 @@ function accept(ctx: MasterContext, fw: FrameworkEntry, call: NonNullable<Call['
   }
   for (const o of plan.offers) ctx.offers.discard(o);
   if (plan.conversions.length) convertAgentResources(ctx, plan.agent, plan.conversions);
+  ctx.metrics.acceptOperations(call.operations ?? [], plan.operationErrors);
   if (plan.operationErrors.length) ctx.log.warn('invalid offer operations dropped', { framework: fw.id, errors: plan.operationErrors });
   ctx.tasks.reject(fw, plan.rejections);
   ctx.tasks.launch(fw, plan.agent, plan.launches);

@@ -37,7 +37,7 @@ export class TaskService {
   private transition(task: TaskEntry, state: TaskState, source: TaskSource | undefined, reason: TaskReason | undefined): void {
     const wasHolding = task.holdsResources;
     const prev = this.ctx.state.setTaskState(task, state);
-    if (prev !== state) this.ctx.metrics.taskTransition(state, source, reason);
+    if (prev !== state) this.ctx.metrics.taskTransition(state, source, reason, task.frameworkId);
     if (wasHolding && !task.holdsResources) this.ctx.offers.schedule();
   }
 
@@ -77,7 +77,7 @@ export class TaskService {
     const now = this.ctx.clock.now();
     for (const r of rejections) {
       const state = stateFor(fw, r.state);
-      this.ctx.metrics.taskTransition(state, 'SOURCE_MASTER', r.reason);
+      this.ctx.metrics.taskTransition(state, 'SOURCE_MASTER', r.reason, fw.id);
       this.forward(fw, masterStatus({ taskId: r.taskId, state, reason: r.reason, message: r.message, agentId: r.agentId, now }));
     }
   }

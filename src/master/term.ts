@@ -15,9 +15,14 @@ import type { Condition, Store } from '../store/store.ts';
 import { agentMessageHandler } from './agent-api.ts';
 import { AgentLink } from './agent-link.ts';
 import { AgentService } from './agents.ts';
+import type { MetricHistory } from '../core/alerts/index.ts';
+import type { MasterAlerts } from './alerts-api.ts';
+import { startMasterAlerts } from './alerts-term.ts';
+import { registerFilesProxyRoutes } from './files-proxy.ts';
 import type { MasterConfig, MasterContext } from './context.ts';
 import { FrameworkService } from './frameworks.ts';
 import { MasterMetrics } from './metrics.ts';
+import { registrarStore } from './metrics-registrar.ts';
 import { OfferService } from './offers.ts';
 import { registerOperatorRoutes } from './operator-api.ts';
 import { Registry } from './registry.ts';
@@ -41,6 +46,10 @@ export interface TermDeps {
   fence?: Condition[];
   /** A registry write failed on the fence: the term is over. */
   onFenceLost?: (err: ConflictError) => void;
+  /** The process's metrics, which outlive the term (default: the term's own). */
+  metrics?: MasterMetrics;
+  /** The process's metrics history, read by the alert rules (default: the alerts sample their own). */
+  metricsHistory?: MetricHistory;
   /** HA: end the term after a stall of the process (see scope.ts). */
   stall?: TermScopeOptions;
 }
@@ -50,13 +59,16 @@ export interface MasterTerm {
   /** The term's routes: scheduler API, agent messages, operator API, metrics. */
   readonly router: Router;
   readonly scope: TermScope;
+  /** The term's alert evaluation (GET /alerts); `alerts.service.firing()` is master/alerts_firing. */
+  readonly alerts: MasterAlerts;
   /** Idempotent. */
   stop(): void;
 }
 
 export async function startTerm(d: TermDeps): Promise<MasterTerm> {
   const scope = new TermScope(d.clock, d.transport, d.stall);
-  const registry = new Registry(d.store, d.log.child('registry'), { fence: d.fence, onFenceLost: d.onFenceLost });
+  const metrics = d.metrics ?? new MasterMetrics(d.clock);
+  const registry = new Registry(registrarStore(d.store, metrics), d.log.child('registry'), { fence: d.fence, onFenceLost: d.onFenceLost });
   const log = d.log;
   const ctx = {
     config: d.config,
@@ -65,7 +77,7 @@ export async function startTerm(d: TermDeps): Promise<MasterTerm> {
     log,
     transport: scope.transport,
     state: new MasterState(),
-    metrics: new MasterMetrics(),
+    metrics,
     registry,
     masterId: d.masterId,
     startTime: d.startTime,
@@ -87,10 +99,12 @@ export async function startTerm(d: TermDeps): Promise<MasterTerm> {
   ctx.agents = new AgentService(ctx);
 
   let stopped = false;
+  let alerts: MasterAlerts | undefined;
   const stop = () => {
     if (stopped) return;
     stopped = true;
     scope.end();
+    alerts?.stop();
     registry.seal();
     ctx.offers.stop();
     ctx.agents.stop();
@@ -109,11 +123,13 @@ export async function startTerm(d: TermDeps): Promise<MasterTerm> {
   router.on('*', '/master/api/v1/scheduler', schedulerHandler(ctx), 'text');
   router.on('POST', AGENT_MESSAGE_PATH, agentMessageHandler(ctx));
   registerOperatorRoutes(router, ctx);
+  alerts = startMasterAlerts(router, ctx, d.metricsHistory);
+  registerFilesProxyRoutes(router, ctx);
 
   ctx.offers.start();
   ctx.agents.start();
   registry.background('master info', registry.putMaster(ctx.masterInfo));
-  return { ctx, router, scope, stop };
+  return { ctx, router, scope, alerts: alerts!, stop };
 }
 
 /** Loads the registry: admitted agents wait for re-registration, frameworks for resubscription. */

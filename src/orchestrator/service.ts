@@ -303,6 +303,8 @@ export interface QueueEntry {
     rejectSummaryLaunchAttempt: RejectSummary[];
   };
   lastUnusedOffers: { offer: { id: string; agentId: string; hostname: string }; timestamp: string; reason: string[] }[];
+  /** Offers of the last round each constraint declined ("hostname:LIKE:nope": 3); GET /v2/queue?embed=constraintRejections. */
+  constraintRejections?: Record<string, number>;
 }
 
 // ─── Info ───────────────────────────────────────────────────────────────────

@@ -2,6 +2,7 @@
 // Marathon's environment, resources (with the host ports placement picked), labels, kill policy
 // and Mesos-level health checks (MESOS_HTTP / MESOS_HTTPS / MESOS_TCP / COMMAND, §6.1).
 import type { Resource, TaskInfo } from '../protocol/mesos.ts';
+import type { Container as MarathonContainer } from '../protocol/marathon/app.ts';
 import type { AppDefinition, HealthCheckDefinition } from './service.ts';
 import { appDefaults, portDefinitionsOf } from './app-defaults.ts';
 
@@ -97,6 +98,21 @@ export function mesosHealthCheck(hc: HealthCheckDefinition, hostPorts: number[])
   };
 }
 
+/**
+ * Marathon's container with an image, as Marathon sends it: MESOS → the unified containerizer's
+ * mesos.image (cached = !forcePullImage); DOCKER → docker.image on host networking (agents here run both
+ * with runc: there is no Docker engine).
+ */
+export function containerInfo(app: AppDefinition): Record<string, unknown> | undefined {
+  const c = app.container as MarathonContainer | undefined;
+  const image = c?.docker?.image;
+  if (!c || !image) return undefined;
+  if (c.type === 'DOCKER') {
+    return { type: 'DOCKER', docker: { image, network: 'HOST', privileged: c.docker!.privileged, force_pull_image: c.docker!.forcePullImage } };
+  }
+  return { type: 'MESOS', mesos: { image: { type: 'DOCKER', docker: { name: image }, cached: !c.docker!.forcePullImage } } };
+}
+
 export function buildTaskInfo(spec: TaskSpec): TaskInfo {
   const { app, hostPorts } = spec;
   const a = appDefaults(app);
@@ -113,10 +129,14 @@ export function buildTaskInfo(spec: TaskSpec): TaskInfo {
   const command: NonNullable<TaskInfo['command']> = {
     environment: { variables: Object.entries(env).map(([name, value]) => ({ name, value })) },
   };
+  const image = (app.container as MarathonContainer | undefined)?.docker?.image || undefined;
   if (app.args && app.args.length) {
     command.shell = false;
-    command.value = app.args[0];
+    // With an image, args go after its entrypoint (no executable of their own), as with `docker run`.
+    if (!image) command.value = app.args[0];
     command.arguments = [...app.args];
+  } else if (image && !app.cmd) {
+    command.shell = false; // the image's own entrypoint and cmd
   } else {
     command.shell = true;
     command.value = app.cmd ?? '';
@@ -140,6 +160,8 @@ export function buildTaskInfo(spec: TaskSpec): TaskInfo {
     command,
     ...(labels.length ? { labels: { labels } } : {}),
   };
+  const container = containerInfo(app);
+  if (container) info.container = container;
   if (typeof app.taskKillGracePeriodSeconds === 'number') {
     info.kill_policy = { grace_period: { nanoseconds: Math.round(app.taskKillGracePeriodSeconds * 1e9) } };
   }

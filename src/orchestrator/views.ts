@@ -55,6 +55,7 @@ export function queueEntries(ctx: Ctx): QueueEntry[] {
         rejectSummaryLaunchAttempt: q.lastRejects,
       },
       lastUnusedOffers: q.lastUnused,
+      ...(q.constraintRejections ? { constraintRejections: q.constraintRejections } : {}),
     });
   }
   return out;

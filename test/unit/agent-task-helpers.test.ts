@@ -57,7 +57,10 @@ describe('task validation', () => {
     assert.match(validateTaskForLaunch(task({ command: {} }))!, /Shell command/);
     assert.match(validateTaskForLaunch(task({ command: { shell: false, arguments: ['a'] } }))!, /Executable/);
     assert.equal(validateTaskForLaunch(task({ command: { value: 'x', uris: [{ value: 'http://x/y' }] } })), undefined, 'URIs are fetched (src/agent/fetcher)');
-    assert.match(validateTaskForLaunch(task({ command: { value: 'x' }, container: { type: 'DOCKER', docker: { image: 'x' } } }))!, /images/);
+    // A DOCKER container runs its image with runc (no Docker engine); other container types are refused.
+    assert.equal(validateTaskForLaunch(task({ command: { value: 'x' }, container: { type: 'DOCKER', docker: { image: 'x' } } })), undefined);
+    assert.match(validateTaskForLaunch(task({ command: { value: 'x' }, container: { type: 'DOCKER', docker: {} } } as any))!, /docker\.image is required/);
+    assert.match(validateTaskForLaunch(task({ command: { value: 'x' }, container: { type: 'APPC' } } as any))!, /not supported/);
     assert.match(validateTaskForLaunch(task({ command: { value: 'x', environment: { variables: [{ name: 'A', type: 'SECRET' }] } } }))!, /secret/);
   });
 });

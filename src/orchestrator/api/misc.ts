@@ -1,6 +1,7 @@
 // /v2/deployments, /v2/tasks, /v2/queue, /v2/info, /v2/leader, /ping and
-// /metrics (marathon.md §1.3–§1.5, §1.7).
-import type { InstanceRecord } from '../service.ts';
+// /metrics (marathon.md §1.3–§1.5, §1.7; Prometheus text in metrics.ts).
+import type { InstanceRecord, QueueEntry } from '../service.ts';
+import { CONSTRAINT_REJECTIONS_EMBED, withConstraintRejections } from './queue-constraints.ts';
 import { deployed } from './apps.ts';
 import { MarathonHttpError, boolParam, listParam, prefersText, type ApiContext, type Reply } from './http.ts';
 import {
@@ -19,6 +20,7 @@ import {
   taskJson,
   scaleAndWipe,
 } from './render.ts';
+import { marathonMetricsJson, marathonPrometheus, wantsPrometheus } from './metrics.ts';
 import { methodNotAllowed, type Api, type PrefixRoute } from './server.ts';
 
 export function miscRoutes(api: Api): PrefixRoute[] {
@@ -96,7 +98,9 @@ export function miscRoutes(api: Api): PrefixRoute[] {
     if (rest.length === 0) {
       if (ctx.method !== 'GET') throw methodNotAllowed(ctx, ['GET']);
       const embedOffers = listParam(ctx.query, 'embed').includes('lastUnusedOffers');
-      return { body: { queue: service.queue().map((q) => queueItemJson(q, embedOffers)) } };
+      const embedConstraints = listParam(ctx.query, 'embed').includes(CONSTRAINT_REJECTIONS_EMBED);
+      const item = (q: QueueEntry) => (embedConstraints ? withConstraintRejections(queueItemJson(q, embedOffers), q) : queueItemJson(q, embedOffers));
+      return { body: { queue: service.queue().map(item) } };
     }
     if (rest.length >= 2 && rest[rest.length - 1] === 'delay') {
       if (ctx.method !== 'DELETE') throw methodNotAllowed(ctx, ['DELETE']);
@@ -155,24 +159,15 @@ export function miscRoutes(api: Api): PrefixRoute[] {
       deep: false,
       handler: (ctx) => {
         if (ctx.method !== 'GET') throw methodNotAllowed(ctx, ['GET']);
-        const apps = service.listApps();
-        const inst = service.listInstances();
-        return {
-          body: {
-            version: '4.0.0',
-            counters: {},
-            gauges: {
-              'marathon.apps.active.gauge': { value: apps.length },
-              'marathon.deployments.active.gauge': { value: service.listDeployments().length },
-              'marathon.instances.running.gauge': { value: inst.filter((i) => i.state === 'TASK_RUNNING').length },
-              'marathon.instances.staged.gauge': { value: inst.filter((i) => i.state === 'TASK_STAGING' || i.state === 'TASK_STARTING').length },
-              'marathon.instances.launch-overdue.gauge': { value: service.queue().length },
-            },
-            histograms: {},
-            meters: {},
-            timers: {},
-          },
-        };
+        return wantsPrometheus(ctx.req.headers.accept) ? marathonPrometheus(service) : { body: marathonMetricsJson(service) };
+      },
+    },
+    {
+      prefix: ['metrics', 'prometheus'],
+      deep: false,
+      handler: (ctx) => {
+        if (ctx.method !== 'GET') throw methodNotAllowed(ctx, ['GET']);
+        return marathonPrometheus(service);
       },
     },
   ];
