@@ -33,8 +33,10 @@ export class RateWindow {
     let sum = 0;
     for (let i = 0; i < BUCKETS; i++) if (this.ids[i]! > current - BUCKETS) sum += this.sums[i]!;
     // The window ends with the current bucket: it spans whole past buckets plus the part of this one.
-    const windowMs = Math.min((BUCKETS - 1) * BUCKET_MS + (now % BUCKET_MS), now - this.since);
-    return windowMs > 0 ? (sum * 1000) / windowMs : 0;
+    // A series younger than one bucket counts as one bucket old: samples seen in the very millisecond it
+    // was created still make a (conservative) rate instead of a division by zero.
+    const windowMs = Math.max(BUCKET_MS, Math.min((BUCKETS - 1) * BUCKET_MS + (now % BUCKET_MS), now - this.since));
+    return (sum * 1000) / windowMs;
   }
 }
 
