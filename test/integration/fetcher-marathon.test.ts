@@ -5,51 +5,25 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { startOrchestratorServer, type OrchestratorServer } from '../../src/orchestrator/api/server.ts';
-import { startOrchestrator } from '../../src/orchestrator/index.ts';
-import type { OrchestratorService } from '../../src/orchestrator/service.ts';
-import { createMemoryStore, type Store } from '../../src/store/index.ts';
-import { silentLogger } from '../../src/runtime/log.ts';
-import { eventually, startInProcessCluster, testPortRange, type InProcessCluster } from '../support/cluster.ts';
+import { eventually } from '../support/cluster.ts';
+import { startMarathonCluster, type MarathonCluster } from '../support/marathon-cluster.ts';
 import { buildArtifacts, serveArtifacts, type ArtifactServer, type Artifacts } from './fetcher-artifacts.ts';
 
 describe('Marathon fetch on a real cluster', { timeout: 60_000 }, () => {
-  let cluster: InProcessCluster;
-  let store: Store;
-  let service: OrchestratorService;
-  let api: OrchestratorServer;
+  let mc: MarathonCluster;
   let art: Artifacts;
   let srv: ArtifactServer;
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(api.url + path, { method, headers: { 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : undefined };
-  };
-
-  /** The sandbox of the app's running task (from the agent's /state). */
-  const sandboxOfApp = async (appId: string): Promise<string | undefined> => {
-    const { json } = await call('GET', `/v2/apps${appId}`);
-    const taskId = json.app.tasks?.find((t: any) => t.state === 'TASK_RUNNING')?.id;
-    if (!taskId) return undefined;
-    const state = (await (await fetch(cluster.agentUrls[0] + '/state')).json()) as any;
-    for (const fw of state.frameworks) for (const ex of fw.executors) if (ex.id === taskId) return ex.directory as string;
-    return undefined;
-  };
+  const call = (method: string, path: string, body?: unknown) => mc.call(method, path, body);
+  const sandboxOfApp = (appId: string) => mc.sandboxOfApp(appId);
 
   before(async () => {
     art = buildArtifacts();
     srv = await serveArtifacts(art.files);
-    cluster = await startInProcessCluster({ agents: 1, agent: { resources: `cpus:2;mem:2048;disk:1000;ports:[${testPortRange()}]` } });
-    store = createMemoryStore();
-    service = await startOrchestrator({ masterUrl: cluster.masterUrl, store, tickIntervalMs: 200, log: silentLogger });
-    api = await startOrchestratorServer({ service, port: 0 });
+    mc = await startMarathonCluster();
   });
   after(async () => {
-    await api?.close();
-    await service?.close();
-    await store?.close();
-    await cluster?.stop();
+    await mc?.stop();
     await srv?.close();
     art?.remove();
   });

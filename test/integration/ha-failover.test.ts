@@ -4,33 +4,18 @@
 // re-registers with the new leader by itself, the scheduler re-subscribes with its framework id, and
 // the task is still RUNNING under the same id, on the same process: nothing killed or duplicated.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { createMasterLocator } from '../../src/client/master-locator.ts';
 import { SchedulerClient, type SchedulerEvent } from '../../src/client/scheduler-client.ts';
 import { isTerminalState, type FrameworkInfo, type Offer, type TaskStatus } from '../../src/protocol/mesos.ts';
-import { eventually, processAlive, runCorral, spawnCorral, type CorralProcess } from '../support/cluster.ts';
+import { eventually, processAlive, runCorral } from '../support/cluster.ts';
+import { cleanupList, startHaProcs } from '../support/ha-procs.ts';
 import { startEtcd } from '../support/etcd.ts';
 
 const TTL_MS = 1000;
-const cleanups: (() => unknown)[] = [];
-after(async () => {
-  for (const c of cleanups.splice(0).reverse()) {
-    try {
-      await c();
-    } catch (e) {
-      process.stderr.write(`cleanup failed: ${(e as Error).message}\n`);
-    }
-  }
-});
+const cleanups = cleanupList();
 
-async function stopProcess(p: CorralProcess): Promise<void> {
-  if (!p.running) return;
-  p.kill('SIGTERM');
-  await p.waitForExit(5000).catch(() => p.kill('SIGKILL'));
-}
 
 async function getJson<T = any>(url: string): Promise<T> {
   const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(2000) });
@@ -42,22 +27,7 @@ describe('HA failover (real etcd, master and agent processes)', () => {
   test('SIGKILL the leading master: agent and scheduler follow the new leader, the task survives', { timeout: 40_000 }, async () => {
     const etcd = await startEtcd({ members: 1 });
     cleanups.push(() => etcd.stop());
-    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'corral-ha-agent-'));
-    cleanups.push(() => fs.rmSync(workDir, { recursive: true, force: true, maxRetries: 5 }));
-
-    const masters = [0, 1, 2].map(() =>
-      spawnCorral([
-        'master', '--store', etcd.url, '--port', '0', '--json', '--election-ttl-ms', String(TTL_MS),
-        '--allocation-interval-ms', '100', '--agent-ping-timeout-ms', '500', '--agent-reregister-timeout-ms', '10000',
-      ]),
-    );
-    for (const m of masters) cleanups.push(() => stopProcess(m));
-    const agent = spawnCorral([
-      'agent', '--master', etcd.url, '--port', '0', '--work-dir', workDir, '--json',
-      '--resources', 'cpus:2;mem:512;disk:100', '--status-update-retry-ms', '200',
-    ]);
-    cleanups.push(() => stopProcess(agent));
-    const urls = await Promise.all(masters.map((m) => m.waitForJson((o) => o.event === 'ready', 15_000, 'master ready').then((o) => o.master as string)));
+    const { masters, urls, agent } = await startHaProcs(cleanups, etcd.url, { ttlMs: TTL_MS });
     const agentId = (await agent.waitForJson((o) => o.event === 'registered', 15_000, 'agent registered')).agent_id as string;
 
     // The scheduler: finds the leader through etcd too, acknowledges every update.

@@ -6,17 +6,16 @@
 // leader is elected, the agent re-registers, the scheduler re-subscribes with its framework id, and
 // reconciliation finds the same task RUNNING. No registry write of the deposed term ever lands.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { createMasterLocator } from '../../src/client/master-locator.ts';
 import { SchedulerClient, type SchedulerEvent } from '../../src/client/scheduler-client.ts';
 import { leaderAmong, MASTER_ELECTION } from '../../src/coordination/leader.ts';
 import { isTerminalState, type FrameworkInfo, type Offer, type TaskStatus } from '../../src/protocol/mesos.ts';
 import { openStore } from '../../src/store/open.ts';
 import type { KeyValue, Store, WatchEvent } from '../../src/store/store.ts';
-import { eventually, processAlive, spawnCorral, type CorralProcess } from '../support/cluster.ts';
+import { eventually, processAlive } from '../support/cluster.ts';
+import { cleanupList, startHaProcs } from '../support/ha-procs.ts';
 import { startEtcd, waitForHealth } from '../support/etcd.ts';
 
 const TTL_MS = 1000; // etcd's minimum here (the test cluster's election timeout is 500 ms)
@@ -25,22 +24,8 @@ const SLACK_MS = 3000; // keep-alive period, process scheduling on a busy 2-core
 const OUTAGE_MS = 3000;
 const REGISTRY = '/corral/registry/';
 
-const cleanups: (() => unknown)[] = [];
-after(async () => {
-  for (const c of cleanups.splice(0).reverse()) {
-    try {
-      await c();
-    } catch (e) {
-      process.stderr.write(`cleanup failed: ${(e as Error).message}\n`);
-    }
-  }
-});
+const cleanups = cleanupList();
 
-async function stopProcess(p: CorralProcess): Promise<void> {
-  if (!p.running) return;
-  p.kill('SIGTERM');
-  await p.waitForExit(5000).catch(() => p.kill('SIGKILL'));
-}
 
 /** Status and JSON body of a GET that does not follow redirects; undefined when nothing answers. */
 async function get(url: string): Promise<{ status: number; body: any } | undefined> {
@@ -68,26 +53,9 @@ describe('losing etcd quorum (real etcd, master and agent processes)', () => {
   test('masters stop deciding, the task keeps running, everything resumes with quorum', { timeout: 60_000 }, async () => {
     const etcd = await startEtcd({ members: 3 });
     cleanups.push(() => etcd.stop());
-    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'corral-ha-quorum-'));
-    cleanups.push(() => fs.rmSync(workDir, { recursive: true, force: true, maxRetries: 5 }));
-
-    const masters = [0, 1, 2].map(() =>
-      spawnCorral([
-        'master', '--store', etcd.url, '--port', '0', '--json', '--election-ttl-ms', String(TTL_MS),
-        '--allocation-interval-ms', '100', '--agent-ping-timeout-ms', '500', '--agent-reregister-timeout-ms', '10000',
-      ]),
-    );
-    for (const m of masters) cleanups.push(() => stopProcess(m));
     // A short recovery timeout: were the agent to give up (exit) while no master answers, its
     // watchdog would kill the task within the outage.
-    const agent = spawnCorral([
-      'agent', '--master', etcd.url, '--port', '0', '--work-dir', workDir, '--json',
-      '--resources', 'cpus:2;mem:512;disk:100', '--status-update-retry-ms', '200', '--recovery-timeout', '1500ms',
-    ]);
-    cleanups.push(() => stopProcess(agent));
-    const urls = await Promise.all(masters.map((m) => m.waitForJson((o) => o.event === 'ready', 15_000, 'master ready').then((o) => o.master as string)));
-    const agentReady = await agent.waitForJson((o) => o.event === 'ready', 15_000, 'agent ready');
-    const agentUrl = agentReady.agent as string;
+    const { masters, urls, agent, agentUrl } = await startHaProcs(cleanups, etcd.url, { agentArgs: ['--recovery-timeout', '1500ms'], ttlMs: TTL_MS });
     const agentId = (await agent.waitForJson((o) => o.event === 'registered', 15_000, 'agent registered')).agent_id as string;
 
     const store: Store = await openStore(etcd.url);
