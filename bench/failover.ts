@@ -19,6 +19,7 @@
 //    followed by recovery and every invariant check, "never two leaders acting" included. The seed is
 //    printed first; --seed S replays it. Exits non-zero on any violation or failure.
 import { parseArgs } from 'node:util';
+import { benchRun } from './lib/run.ts';
 import { HaEnv, type Replica } from '../test/harness/ha-env.ts';
 import { poll } from '../test/harness/http.ts';
 import { HA_FAULT_KINDS, planHaRounds, runHaRounds, type HaFaultKind } from '../test/harness/ha-rounds.ts';
@@ -55,15 +56,14 @@ if (
 
 const MASTER_GOAL_S = 3;
 const ORCHESTRATOR_GOAL_S = 5;
-const emit = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
-const progress = (msg: string) => process.stderr.write(`[bench:failover] ${new Date().toISOString().slice(11, 19)} ${msg}\n`);
+const run = benchRun('failover');
+const { emit, progress, failures } = run;
 const secs = (ms: number) => Math.round(ms) / 1000;
 const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
-const failures: string[] = [];
 
 // ------------------------------------------------------------------ lifetime: bounded, torn down
 
-const live = new Set<HaEnv>();
+const live = run.live;
 async function withEnv<T>(ttlMs: number, body: (env: HaEnv) => Promise<T>): Promise<T> {
   const env = await HaEnv.start({ electionTtlMs: ttlMs });
   live.add(env);
@@ -255,24 +255,7 @@ async function main(): Promise<void> {
     ...TTLS.map((t): [string, () => Promise<void>] => ['orchestrator', () => orchestratorFigures(t)]),
     ['rounds', rounds],
   ];
-  for (const [name, step] of steps) {
-    if (!ONLY.has(name)) continue;
-    try {
-      await step();
-    } catch (e) {
-      failures.push(name);
-      emit({ bench: `failover-${name}`, error: (e as Error).message.split('\n').slice(0, 6).join(' | ') });
-    }
-  }
+  await run.steps(steps, ONLY);
 }
 
-main()
-  .catch((e) => {
-    failures.push('main');
-    progress((e as Error).stack ?? String(e));
-  })
-  .finally(async () => {
-    await Promise.allSettled([...live].map((e) => e.destroy()));
-    if (failures.length) progress(`FAILED: ${failures.join(', ')}`);
-    process.exit(failures.length ? 1 : 0);
-  });
+run.finish(main);

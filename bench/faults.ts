@@ -16,6 +16,7 @@
 //    test does). Exits non-zero on any violation or failure.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { benchRun } from './lib/run.ts';
 import { LabCluster, tcpApp } from '../test/harness/cluster.ts';
 import { FaultEnv } from '../test/harness/fault-env.ts';
 import { poll } from '../test/harness/http.ts';
@@ -52,13 +53,13 @@ const DEFAULT_MAX_PINGS = 3;
 const TEST_PING_MS = 1000;
 const TEST_MAX_PINGS = 3;
 
-const emit = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
-const progress = (msg: string) => process.stderr.write(`[bench:faults] ${new Date().toISOString().slice(11, 19)} ${msg}\n`);
+const run = benchRun('faults');
+const { emit, progress, failures } = run;
 const secs = (ms: number) => Math.round(ms) / 1000;
 
 // ------------------------------------------------------------------ lifetime: everything is bounded and torn down
 
-const live = new Set<{ destroy(): Promise<void> }>();
+const live = run.live;
 async function withEnv<T>(start: () => Promise<FaultEnv>, body: (env: FaultEnv) => Promise<T>): Promise<T> {
   const env = await start();
   live.add(env);
@@ -311,7 +312,6 @@ async function randomRounds(): Promise<void> {
 
 // ------------------------------------------------------------------ main
 
-const failures: string[] = [];
 async function main(): Promise<void> {
   const req = REQUIRE.length ? ` --require ${REQUIRE.join(',')}` : '';
   emit({ bench: 'faults-seed', seed: SEED, rounds: ROUNDS, replay: `npm run bench:faults -- --seed ${SEED} --rounds ${ROUNDS}${req} --only random` });
@@ -322,24 +322,7 @@ async function main(): Promise<void> {
     ['partition', partitionHeal],
     ['random', randomRounds],
   ];
-  for (const [name, step] of steps) {
-    if (!ONLY.has(name)) continue;
-    try {
-      await step();
-    } catch (e) {
-      failures.push(name);
-      emit({ bench: `faults-${name}`, error: (e as Error).message.split('\n').slice(0, 6).join(' | ') });
-    }
-  }
+  await run.steps(steps, ONLY);
 }
 
-main()
-  .catch((e) => {
-    failures.push('main');
-    progress((e as Error).stack ?? String(e));
-  })
-  .finally(async () => {
-    await Promise.allSettled([...live].map((e) => e.destroy()));
-    if (failures.length) progress(`FAILED: ${failures.join(', ')}`);
-    process.exit(failures.length ? 1 : 0);
-  });
+run.finish(main);
