@@ -63,26 +63,9 @@ const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math
 
 // ------------------------------------------------------------------ lifetime: bounded, torn down
 
-const live = run.live;
-async function withEnv<T>(ttlMs: number, body: (env: HaEnv) => Promise<T>): Promise<T> {
-  const env = await HaEnv.start({ electionTtlMs: ttlMs });
-  live.add(env);
-  try {
-    return await body(env);
-  } catch (e) {
-    progress(`failed; lab state:\n${env.describe()}`);
-    throw e;
-  } finally {
-    live.delete(env);
-    await env.destroy().catch((e) => progress(`destroy: ${(e as Error).message}`));
-  }
-}
-const watchdog = setTimeout(() => {
-  progress(`the whole run exceeded ${TIMEOUT_MS / 1000} s: tearing down`);
-  process.exitCode = 1;
-  void Promise.allSettled([...live].map((e) => e.destroy())).then(() => process.exit(1));
-}, TIMEOUT_MS);
-watchdog.unref();
+const withEnv = <T>(ttlMs: number, body: (env: HaEnv) => Promise<T>): Promise<T> =>
+  run.withEnv(() => HaEnv.start({ electionTtlMs: ttlMs }), (env) => env.describe(), body);
+run.bound(TIMEOUT_MS);
 
 /** Everything is up and steady: a leader of each kind, the observer on the leading master, the app converged. */
 async function settled(env: HaEnv): Promise<Replica> {

@@ -60,27 +60,10 @@ const secs = (ms: number) => Math.round(ms) / 1000;
 // ------------------------------------------------------------------ lifetime: everything is bounded and torn down
 
 const live = run.live;
-async function withEnv<T>(start: () => Promise<FaultEnv>, body: (env: FaultEnv) => Promise<T>): Promise<T> {
-  const env = await start();
-  live.add(env);
-  try {
-    return await body(env);
-  } catch (e) {
-    progress(`failed; lab state:\n${env.lab.describe()}`);
-    throw e;
-  } finally {
-    live.delete(env);
-    await env.destroy().catch((e) => progress(`destroy: ${(e as Error).message}`));
-  }
-}
-// The lab registers its own exit/SIGINT/SIGTERM/SIGHUP handlers (destroySync of every live lab); this
-// watchdog bounds the whole run.
-const watchdog = setTimeout(() => {
-  progress(`the whole run exceeded ${TIMEOUT_MS / 1000} s: tearing down`);
-  process.exitCode = 1;
-  void Promise.allSettled([...live].map((e) => e.destroy())).then(() => process.exit(1));
-}, TIMEOUT_MS);
-watchdog.unref();
+const withEnv = <T>(start: () => Promise<FaultEnv>, body: (env: FaultEnv) => Promise<T>): Promise<T> =>
+  run.withEnv(start, (env) => env.lab.describe(), body);
+// The lab registers its own exit/SIGINT/SIGTERM/SIGHUP handlers (destroySync of every live lab); this bounds the whole run.
+run.bound(TIMEOUT_MS);
 
 async function masterHasAgentTasksRunning(cluster: LabCluster, agentId: string, taskIds: string[]): Promise<boolean> {
   const st = await cluster.masterState();

@@ -8,6 +8,10 @@ export interface BenchRun {
   /** Labs/environments to destroy at exit, whatever happens. */
   readonly live: Set<{ destroy(): Promise<void> }>;
   steps(steps: [string, () => Promise<void>][], only: Set<string>): Promise<void>;
+  /** Runs body with a started environment, destroying it afterwards; on failure prints describe(env) first. */
+  withEnv<E extends { destroy(): Promise<void> }, T>(start: () => Promise<E>, describe: (env: E) => string, body: (env: E) => Promise<T>): Promise<T>;
+  /** Bounds the whole run: after timeoutMs every live environment is torn down and the process exits 1. */
+  bound(timeoutMs: number): void;
   /** Runs main, then tears down and exits with the verdict. */
   finish(main: () => Promise<void>): void;
 }
@@ -32,6 +36,27 @@ export function benchRun(name: string): BenchRun {
           emit({ bench: `${name}-${step}`, error: (e as Error).message.split('\n').slice(0, 6).join(' | ') });
         }
       }
+    },
+    async withEnv(start, describe, body) {
+      const env = await start();
+      live.add(env);
+      try {
+        return await body(env);
+      } catch (e) {
+        progress(`failed; lab state:\n${describe(env)}`);
+        throw e;
+      } finally {
+        live.delete(env);
+        await env.destroy().catch((e) => progress(`destroy: ${(e as Error).message}`));
+      }
+    },
+    bound(timeoutMs) {
+      const watchdog = setTimeout(() => {
+        progress(`the whole run exceeded ${timeoutMs / 1000} s: tearing down`);
+        process.exitCode = 1;
+        void Promise.allSettled([...live].map((e) => e.destroy())).then(() => process.exit(1));
+      }, timeoutMs);
+      watchdog.unref();
     },
     finish(main) {
       main()

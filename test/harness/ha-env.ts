@@ -25,7 +25,7 @@ import { JournalTail, StateSampler } from './evidence.ts';
 import { LineLog, agentRegistrations, readStoreHistory, refusedMasters, type AgentRegistration } from './ha-evidence.ts';
 import { LeaderTracker, masterElected, orchestratorElected, type TrackedInstance } from './ha-leader.ts';
 import { LeaderRelay } from './ha-relay.ts';
-import { getJson, poll, sendJson, type SseEvent } from './http.ts';
+import { getJson, parseSseFrame, poll, sendJson, type SseEvent } from './http.ts';
 import { Observer } from './observer.ts';
 import { jsonLines } from './proc.ts';
 import {
@@ -741,21 +741,8 @@ class ResilientSse {
   }
 
   private frame(frame: string): void {
-    let type = 'message';
-    const data: string[] = [];
-    for (const line of frame.split('\n')) {
-      if (line.startsWith(':')) continue;
-      if (line.startsWith('event:')) type = line.slice(6).trim();
-      else if (line.startsWith('data:')) data.push(line.slice(5).trimStart());
-    }
-    if (data.length === 0) return;
-    let parsed: unknown = data.join('\n');
-    try {
-      parsed = JSON.parse(parsed as string);
-    } catch {
-      // keep text
-    }
-    this.onEvent({ at: Date.now(), type, data: parsed });
+    const ev = parseSseFrame(frame);
+    if (ev) this.onEvent({ at: Date.now(), ...ev });
   }
 
   close(): void {

@@ -83,21 +83,8 @@ export class SseReader {
   }
 
   private frame(frame: string): void {
-    let type = 'message';
-    const data: string[] = [];
-    for (const line of frame.split('\n')) {
-      if (line.startsWith(':')) continue;
-      if (line.startsWith('event:')) type = line.slice(6).trim();
-      else if (line.startsWith('data:')) data.push(line.slice(5).trimStart());
-    }
-    if (data.length === 0) return;
-    let parsed: unknown = data.join('\n');
-    try {
-      parsed = JSON.parse(parsed as string);
-    } catch {
-      // keep text
-    }
-    this.onEvent({ at: Date.now(), type, data: parsed });
+    const ev = parseSseFrame(frame);
+    if (ev) this.onEvent({ at: Date.now(), ...ev });
   }
 
   close(): void {
@@ -120,5 +107,23 @@ export async function poll<T>(check: () => Promise<T | undefined | false> | T | 
     if (Date.now() > deadline)
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** One Server-Sent Events frame → its type and data (JSON when it parses); undefined for comment-only frames. */
+export function parseSseFrame(frame: string): { type: string; data: unknown } | undefined {
+  let type = 'message';
+  const data: string[] = [];
+  for (const line of frame.split('\n')) {
+    if (line.startsWith(':')) continue;
+    if (line.startsWith('event:')) type = line.slice(6).trim();
+    else if (line.startsWith('data:')) data.push(line.slice(5).trimStart());
+  }
+  if (data.length === 0) return undefined;
+  const text = data.join('\n');
+  try {
+    return { type, data: JSON.parse(text) };
+  } catch {
+    return { type, data: text };
   }
 }
