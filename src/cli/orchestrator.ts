@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import type { HaOrchestratorStack, OrchestratorLeadershipEvent } from '../orchestrator/api/ha-stack.ts';
 import type { OrchestratorStack } from '../orchestrator/api/stack.ts';
-import { createLogger, type LogLevel } from '../runtime/log.ts';
+import { createLogger, type Logger, type LogLevel } from '../runtime/log.ts';
 import type { Store } from '../store/index.ts';
 import {
   CliError,
@@ -96,20 +96,9 @@ async function runOrchestrator(opts: OrchestratorCliOptions): Promise<void> {
   }
   let stack: OrchestratorStack;
   try {
-    stack = await startOrchestratorStack({
-      masterUrl: opts.master,
-      store,
-      host: opts.host,
-      port: opts.port,
-      log,
-      ...(opts.hostname || opts.host !== '127.0.0.1' ? { hostname: opts.hostname ?? opts.host } : {}),
-      ...(opts.frameworkName ? { frameworkName: opts.frameworkName } : {}),
-      ...(opts.role ? { role: opts.role } : {}),
-    });
+    stack = await startOrchestratorStack(stackOptions(opts, store, log));
   } catch (e) {
-    await store.close().catch(() => {});
-    if (isAddrInUse(e)) throw new CliError(`port ${opts.port} on ${opts.host} is already in use; choose another with --port`);
-    throw e;
+    throw await startFailed(e, opts, store);
   }
 
   const stopped = untilStopSignal();
@@ -137,22 +126,9 @@ async function runHaOrchestrator(opts: OrchestratorCliOptions): Promise<void> {
   const events = eventsAfterReady<OrchestratorLeadershipEvent>(opts.json);
   let stack: HaOrchestratorStack;
   try {
-    stack = await startHaOrchestratorStack({
-      masterUrl: opts.master,
-      store,
-      host: opts.host,
-      port: opts.port,
-      log,
-      electionTtlMs: opts.electionTtlMs,
-      onLeadership: events.report,
-      ...(opts.hostname || opts.host !== '127.0.0.1' ? { hostname: opts.hostname ?? opts.host } : {}),
-      ...(opts.frameworkName ? { frameworkName: opts.frameworkName } : {}),
-      ...(opts.role ? { role: opts.role } : {}),
-    });
+    stack = await startHaOrchestratorStack({ ...stackOptions(opts, store, log), electionTtlMs: opts.electionTtlMs, onLeadership: events.report });
   } catch (e) {
-    await store.close().catch(() => {});
-    if (isAddrInUse(e)) throw new CliError(`port ${opts.port} on ${opts.host} is already in use; choose another with --port`);
-    throw e;
+    throw await startFailed(e, opts, store);
   }
 
   const stopped = untilStopSignal();
@@ -163,4 +139,25 @@ async function runHaOrchestrator(opts: OrchestratorCliOptions): Promise<void> {
   log.info('stopping', { signal: stopSignal });
   // A leader stops its runtime (tasks keep running) and resigns: a standby takes over at once.
   await stopServerAndStore(log, 'orchestrator', stack, store, opts.json);
+}
+
+/** What both the single and the HA orchestrator stack take from the command line. */
+function stackOptions(opts: OrchestratorCliOptions, store: Store, log: Logger) {
+  return {
+    masterUrl: opts.master,
+    store,
+    host: opts.host,
+    port: opts.port,
+    log,
+    ...(opts.hostname || opts.host !== '127.0.0.1' ? { hostname: opts.hostname ?? opts.host } : {}),
+    ...(opts.frameworkName ? { frameworkName: opts.frameworkName } : {}),
+    ...(opts.role ? { role: opts.role } : {}),
+  };
+}
+
+/** A stack that failed to start: close the store, and say plainly when the port is taken. */
+async function startFailed(e: unknown, opts: OrchestratorCliOptions, store: Store): Promise<unknown> {
+  await store.close().catch(() => {});
+  if (isAddrInUse(e)) return new CliError(`port ${opts.port} on ${opts.host} is already in use; choose another with --port`);
+  return e;
 }
