@@ -9,6 +9,7 @@
 // leader knows where the agent is).
 import type { LeaderInfo, MasterLocator } from '../client/master-locator.ts';
 import { AGENT_MESSAGE_PATH, type AgentToMaster, type MasterReply } from '../protocol/internal.ts';
+import { NO_REDIRECT_HEADER } from '../protocol/leader-header.ts';
 import type { Clock, TimerHandle } from '../runtime/clock.ts';
 import type { IdSource } from '../runtime/ids.ts';
 import type { Logger } from '../runtime/log.ts';
@@ -54,6 +55,10 @@ export class Registrar {
   private unwatchLeader?: () => void;
   /** The leader the locator announced last (a change during a registration is checked after it). */
   private announced?: LeaderInfo;
+  /** Bumped by each attempt: the result of a superseded one is ignored. */
+  private attemptGen = 0;
+  /** Where the attempt in flight went (undefined: none in flight, or not sent yet). */
+  private inFlightUrl?: string;
   /** Counts attempts, for logs and tests. */
   attempts = 0;
 
@@ -73,6 +78,14 @@ export class Registrar {
     this.announced = l;
     if (!l) return;
     if (this.state === 'registering') {
+      // An attempt in flight to another master (e.g. the old leader, paused: it would hang for the
+      // transport's timeout) is superseded by one to the new leader at once.
+      if (!this.retry && this.inFlightUrl !== undefined && this.inFlightUrl !== l.url) {
+        this.deps.log.info('retrying the registration now', { reason: `the leading master is now ${l.url}`, abandoned: this.inFlightUrl });
+        this.inFlightUrl = undefined;
+        void this.attempt(this.retryBackoffMs ?? this.deps.backoffMs);
+        return;
+      }
       this.retryNow(`the leading master is now ${l.url}`);
       return;
     }
@@ -96,20 +109,28 @@ export class Registrar {
   }
 
   /**
-   * POSTs an agent → master message to the leading master (a follower's 307 is followed by the
-   * transport). A leader that cannot be reached, or a follower that knows none (503), is reported to
-   * the locator so that the next send looks again.
+   * POSTs an agent → master message to the leading master. A leader that cannot be reached, or a
+   * follower that knows none (503), is reported to the locator so that the next send looks again.
+   *
+   * With a URL locator a follower's 307 is followed by the transport (the masters are how it finds
+   * the leader). With the election (etcd) the agent asks the master it names not to redirect: around
+   * a failover the agent may hear of the new leader a few ms before that master does, and a 307 would
+   * take it back to the leader being replaced, to hang there and then suspect the new one. The master
+   * answers 503 instead; the agent retries it after its (short) backoff, or at once on its PING.
    */
-  async sendToMaster(message: AgentToMaster, timeoutMs = 5000): Promise<TransportResponse & { url: string }> {
+  async sendToMaster(message: AgentToMaster, timeoutMs = 5000, sending?: (url: string) => void): Promise<TransportResponse & { url: string }> {
     const url = await this.deps.locator.current();
+    sending?.(url);
+    const headers = this.deps.locator.kind === 'etcd' ? { [NO_REDIRECT_HEADER]: '1' } : undefined;
     let res: TransportResponse;
     try {
-      res = await this.deps.transport.post(url + AGENT_MESSAGE_PATH, message, { timeoutMs });
+      res = await this.deps.transport.post(url + AGENT_MESSAGE_PATH, message, { timeoutMs, ...(headers ? { headers } : {}) });
     } catch (e) {
       this.deps.locator.invalidate(url, 'unreachable');
       throw e;
     }
-    if (res.status === 503) this.deps.locator.invalidate(url, 'refused');
+    // A redirect the transport did not follow says the same as a 503: that master does not lead now.
+    if (res.status === 503 || (res.status >= 300 && res.status < 400)) this.deps.locator.invalidate(url, 'refused');
     return { ...res, url };
   }
 
@@ -127,9 +148,14 @@ export class Registrar {
   private async attempt(backoffMs: number): Promise<void> {
     if (this.state !== 'registering') return;
     this.attempts++;
+    const gen = ++this.attemptGen;
     const previousId = this.agentId;
     try {
-      const res = await this.sendToMaster(this.deps.message(previousId));
+      const res = await this.sendToMaster(this.deps.message(previousId), undefined, (url) => {
+        if (gen === this.attemptGen) this.inFlightUrl = url;
+      });
+      if (gen !== this.attemptGen) return;
+      this.inFlightUrl = undefined;
       if (this.state !== 'registering') return;
       const reply = res.body as MasterReply | undefined;
       if (res.status === 200 && (reply?.type === 'REGISTERED' || reply?.type === 'REREGISTERED')) {
@@ -143,6 +169,8 @@ export class Registrar {
       }
       this.deps.log.warn('the master did not accept the registration; retrying', { status: res.status, reply });
     } catch (e) {
+      if (gen !== this.attemptGen) return;
+      this.inFlightUrl = undefined;
       this.deps.log.debug('cannot reach the master; retrying', { error: (e as Error).message });
     }
     if (this.state !== 'registering') return;

@@ -5,7 +5,9 @@
 // invalidate(url) marks the named leader as suspect: a caller could not reach it, but its record
 // stays until its lease expires (the election TTL). current() then waits, bounded, for the record to
 // change rather than hand out the same dead address again; if nothing changes in time it returns
-// the record anyway (the leader may have been only briefly unreachable).
+// the record anyway (the leader may have been only briefly unreachable). Only the record current()
+// handed out last can be suspected: a failure of a request sent under an older record says nothing
+// about a newer one, even one naming the same master (re-elected: the legitimate new leader).
 import { MASTER_ELECTION, watchLeader, type Leader } from '../coordination/leader.ts';
 import { CorralError, UnavailableError } from '../protocol/errors.ts';
 import { silentLogger, type Logger } from '../runtime/log.ts';
@@ -30,6 +32,8 @@ export class ElectionLocator implements MasterLocator {
   private leaderUrl?: string;
   /** key@revision of a leader a caller could not reach. */
   private suspect?: string;
+  /** key@revision of the record current() returned last. */
+  private handedOut?: string;
   private announced?: string;
   private closed = false;
   private readonly listeners = new Set<(l: LeaderInfo | undefined) => void>();
@@ -49,12 +53,12 @@ export class ElectionLocator implements MasterLocator {
     for (;;) {
       this.ensureOpen();
       const l = this.leader;
-      if (l && this.leaderUrl && termOf(l) !== this.suspect) return this.leaderUrl;
+      if (l && this.leaderUrl && termOf(l) !== this.suspect) return this.handOut(l, this.leaderUrl);
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
         if (l && this.leaderUrl) {
           this.suspect = undefined;
-          return this.leaderUrl;
+          return this.handOut(l, this.leaderUrl);
         }
         throw new UnavailableError(
           `no leading master in ${this.description} after ${waitMs} ms (is a \`corral master --store ${this.description}\` running?)`,
@@ -71,7 +75,14 @@ export class ElectionLocator implements MasterLocator {
     const l = this.leader;
     if (!l || !this.leaderUrl) return;
     if (badUrl !== undefined && !sameBase(badUrl, this.leaderUrl)) return;
+    // The record changed since the caller was given its URL: the failure was the older term's.
+    if (this.handedOut !== undefined && this.handedOut !== termOf(l)) return;
     this.suspect = termOf(l);
+  }
+
+  private handOut(l: Leader, url: string): string {
+    this.handedOut = termOf(l);
+    return url;
   }
 
   onChange(cb: (l: LeaderInfo | undefined) => void): () => void {

@@ -2,7 +2,7 @@
 // down when the term ends (lease lost, election key gone, a registry write fenced off), then stand
 // again. It also follows who leads, so that a follower can redirect to the leader.
 import { Election, type Term } from '../coordination/election.ts';
-import { MASTER_ELECTION, watchLeader, type Leader } from '../coordination/leader.ts';
+import { currentLeader, MASTER_ELECTION, watchLeader, type Leader } from '../coordination/leader.ts';
 import type { MasterInfo } from '../protocol/mesos.ts';
 import type { Clock, TimerHandle } from '../runtime/clock.ts';
 import type { IdSource } from '../runtime/ids.ts';
@@ -69,6 +69,20 @@ export class Leadership {
     this.leader = undefined;
     // The older loop may still be waiting on the store; it gives up by itself (its generation is stale).
     this.watchDone = Promise.all([this.watchDone, this.followLeader(gen)]).then(() => undefined);
+  }
+
+  /**
+   * Who leads per a fresh read of the election (not the watch, which may lag a client's by a few ms
+   * around a failover); undefined when none does or the store does not answer within timeoutMs.
+   */
+  async readLeader(timeoutMs: number): Promise<Leader | undefined> {
+    let timer: TimerHandle | undefined;
+    const late = new Promise<undefined>((resolve) => (timer = this.d.clock.setTimeout(() => resolve(undefined), timeoutMs)));
+    try {
+      return await Promise.race([currentLeader(this.d.store, MASTER_ELECTION).catch(() => undefined), late]);
+    } finally {
+      timer?.cancel();
+    }
   }
 
   private get maxRetryMs(): number {

@@ -15,6 +15,9 @@ import { registerLocalRoutes } from './operator-api.ts';
 import { FollowerRouter, MasterRouter, type LeaderView } from './router.ts';
 import { startTerm, type MasterTerm, type TermDeps } from './term.ts';
 
+/** How long a follower waits for the store to confirm the leader before redirecting an agent (else 503). */
+const CONFIRM_LEADER_TIMEOUT_MS = 1000;
+
 export { DEFAULT_MIN_ALLOCATABLE_TEXT, ipv4NetworkOrder, resolveConfig } from './config.ts';
 
 /** `{ hostname, port }` of a leader record's MasterInfo, else of its URL. */
@@ -53,6 +56,15 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     if (l.url === server.url) return { kind: 'none' };
     return { kind: 'other', url: l.url };
   };
+  // What view() says, checked against a fresh read of the election before an agent is redirected:
+  // a just-elected master may not have heard of its own election yet (see router.ts).
+  const confirmedView = async (): Promise<LeaderView> => {
+    const seen = view();
+    if (seen.kind !== 'other' || !leadership) return seen;
+    const l = await leadership.readLeader(CONFIRM_LEADER_TIMEOUT_MS);
+    if (!l || l.url === server.url) return { kind: l && l.id === leadership.candidateId ? 'self' : 'none' };
+    return { kind: 'other', url: l.url };
+  };
   const local = new Router();
   registerLocalRoutes(local, () => {
     if (term) return { hostname: term.ctx.masterInfo.hostname, port: term.ctx.masterInfo.port, self: true };
@@ -63,7 +75,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   // Every master answers /metrics* itself, leader or not (master/elected says which).
   const metrics = new MasterMetricsService({ clock, log: log.child('metrics'), startTime, term: () => term, options: opts.metrics });
   metrics.register(local);
-  const follower = new FollowerRouter(view, () => metrics.snapshot());
+  const follower = new FollowerRouter(view, () => metrics.snapshot(), confirmedView);
   const server = await listen(
     metrics.counting(new MasterRouter(local, () => term?.router ?? follower)),
     { host, port, log },

@@ -3,7 +3,14 @@
 // recovering its registry), a catch-all that redirects to the leader as Mesos does: 307 with
 // `Location: <leader URL><same path and query>` (HTTP clients re-send the body on 307), or 503 while
 // no leader is known. A follower answers /metrics/snapshot itself (master/elected = 0).
+//
+// Around a failover a follower's view of the election can lag its clients' by a few ms, and a 307
+// would then send them to the leader being replaced (paused, dead or cut off: the client hangs on it).
+// So a request carrying NO_REDIRECT_HEADER (a client that finds the leader itself) gets 503, never a
+// 307, and an agent message is redirected only to a leader a fresh read of the store confirms.
 import { Router, type Handler, type Reply } from '../http/server.ts';
+import { AGENT_MESSAGE_PATH } from '../protocol/internal.ts';
+import { NO_REDIRECT_HEADER } from '../protocol/leader-header.ts';
 import { jsonReply, text } from './http-util.ts';
 
 type Match = ReturnType<Router['match']>;
@@ -46,9 +53,20 @@ export class FollowerRouter extends Router {
   private readonly redirect: Route;
   private readonly own = new Router();
 
-  constructor(view: () => LeaderView, metrics: () => Record<string, number>) {
+  /**
+   * `confirmed`: the leader per a fresh read of the election (bounded; 'none' when the store does not
+   * answer), consulted before redirecting an agent message.
+   */
+  constructor(view: () => LeaderView, metrics: () => Record<string, number>, confirmed?: () => Promise<LeaderView>) {
     super();
-    const handler: Handler = (rc) => followerReply(view(), rc.req.url ?? rc.path);
+    const handler: Handler = async (rc) => {
+      const target = rc.req.url ?? rc.path;
+      const v = view();
+      if (v.kind !== 'other') return followerReply(v, target);
+      if (rc.req.headers[NO_REDIRECT_HEADER] !== undefined) return text(503, 'This master does not lead; find the leading master in the election and retry');
+      if (confirmed && rc.path === AGENT_MESSAGE_PATH) return followerReply(await confirmed(), target);
+      return followerReply(v, target);
+    };
     this.redirect = { methods: ['*'], parts: [], handler, errorFormat: 'text' };
     this.own.on(['GET', 'HEAD'], '/metrics/snapshot', (rc) => jsonReply(metrics(), rc.query));
   }

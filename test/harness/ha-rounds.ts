@@ -13,7 +13,10 @@
 //   master-partition  cut the leading master's host off the lab (its etcd member goes with it), heal
 //   orchestrator-kill SIGKILL the leading orchestrator; restarted after 0–1 s
 // Pauses and partitions are held at least their drawn length *and* until another leader is elected
-// (bounded): a fault that ends before the lease expires is no failover at all.
+// (bounded): a fault that ends before the lease expires is no failover at all. Before each fault every
+// replica must stand for election again (a resumed or healed one takes up to ~1.5 s): a kill right
+// after a partition would otherwise hand leadership back to the one replica left in line.
+import { LeaderRecord, MASTER_ELECTION, ORCHESTRATOR_ELECTION } from '../../src/coordination/leader.ts';
 import { seededIds } from '../../src/runtime/ids.ts';
 import type { HaEnv, Replica } from './ha-env.ts';
 import { hold } from './ha-env.ts';
@@ -104,12 +107,72 @@ async function masterFailover(env: HaEnv, old: Replica, t0: number, line: Record
   return { id: el.id, offerAt };
 }
 
+/** host:port of a base URL (election records and replica keys may differ in form). */
+const hostPort = (url: string) => {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+};
+
+/**
+ * Waits (bounded) until every master and orchestrator has a key in its election, i.e. stands as a
+ * candidate, as the store says; returns how long that took. Throws on timeout, naming who is missing.
+ */
+export async function waitAllCandidates(env: HaEnv, timeoutMs: number): Promise<number> {
+  const t0 = Date.now();
+  const { openStore } = await import('../../src/store/open.ts');
+  const store = await openStore(env.etcdLocal);
+  let missing: string[] = [];
+  try {
+    await poll(
+      async () => {
+        const standing = async (prefix: string) =>
+          new Set(
+            (await store.range(prefix)).flatMap((kv) => {
+              try {
+                const r = LeaderRecord.safeParse(JSON.parse(kv.value));
+                return r.success ? [hostPort(r.data.url)] : [];
+              } catch {
+                return [];
+              }
+            }),
+          );
+        const [masters, orchestrators] = await Promise.all([standing(MASTER_ELECTION), standing(ORCHESTRATOR_ELECTION)]);
+        missing = [
+          ...env.masters.filter((r) => !masters.has(hostPort(r.key))),
+          ...env.orchestrators.filter((r) => !orchestrators.has(hostPort(r.key))),
+        ].map((r) => `${r.kind} on h${r.host}`);
+        return missing.length === 0;
+      },
+      timeoutMs,
+      'every replica to stand for election',
+      100,
+    );
+  } catch (e) {
+    (e as Error).message += ` (not standing: ${missing.join(', ')})`;
+    throw e;
+  } finally {
+    await store.close().catch(() => undefined);
+  }
+  return Date.now() - t0;
+}
+
+/** How long a replica may take to stand again before the next fault (a healed one needs up to ~1.5 s). */
+const CANDIDATES_TIMEOUT_MS = 15_000;
+
 /** Runs one planned fault, waits until everything recovered, checks every invariant. Never throws. */
 export async function runHaRound(env: HaEnv, plan: HaRoundPlan, seen: Set<string>): Promise<HaRoundResult> {
   const line: Record<string, unknown> = { round: plan.round, fault: plan.fault };
   const problems: Record<string, string[]> = {};
   let recoveredMs: number | undefined;
   const start = Date.now();
+  try {
+    line.candidates_wait_s = secs(await waitAllCandidates(env, CANDIDATES_TIMEOUT_MS));
+  } catch (e) {
+    problems.candidates = [(e as Error).message.split('\n')[0]!];
+  }
   // A supervisor restarts a killed process whatever else happens in the round.
   const restarts: Promise<unknown>[] = [];
   const restartLater = (r: Replica, ms: number) => {
