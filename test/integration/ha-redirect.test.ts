@@ -19,54 +19,15 @@ import { AGENT_MESSAGE_PATH } from '../../src/protocol/internal.ts';
 import { NO_REDIRECT_HEADER } from '../../src/protocol/leader-header.ts';
 import { silentLogger } from '../../src/runtime/log.ts';
 import { httpTransport, type Transport } from '../../src/runtime/transport.ts';
-import { createMemoryStore, type Lease, type Store, type WatchEvent, type WatchHandle } from '../../src/store/index.ts';
+import { createMemoryStore } from '../../src/store/index.ts';
 import { eventually } from '../support/fake-agent.ts';
+import { DeafStore } from '../support/deaf-store.ts';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-/** Watch events and lease losses are held back while `deaf` (a process whose view lags); reads and writes go through. */
-class DeafStore implements Store {
-  deaf = false;
-  private held: (() => void)[] = [];
-  constructor(private readonly inner: Store) {}
-
-  hear(): void {
-    this.deaf = false;
-    for (const fn of this.held.splice(0)) fn();
-  }
-  private deliver(fn: () => void): void {
-    if (this.deaf) this.held.push(fn);
-    else fn();
-  }
-
-  get = (key: string) => this.inner.get(key);
-  put = (key: string, value: string, opts?: { expectedRevision?: number; lease?: Lease }) => this.inner.put(key, value, opts);
-  delete = (key: string, opts?: { expectedRevision?: number }) => this.inner.delete(key, opts);
-  range = (prefix: string) => this.inner.range(prefix);
-  snapshot = (prefix: string) => this.inner.snapshot(prefix);
-  commit: Store['commit'] = (c, o) => this.inner.commit(c, o);
-  revision = () => this.inner.revision();
-  close = () => this.inner.close();
-
-  watch(prefix: string, listener: (ev: WatchEvent) => void, opts?: { fromRevision?: number }): WatchHandle {
-    let cancelled = false;
-    const h = this.inner.watch(prefix, (ev) => this.deliver(() => !cancelled && listener(ev)), opts);
-    return {
-      cancel() {
-        cancelled = true;
-        h.cancel();
-      },
-    };
-  }
-
-  async grantLease(ttlMs: number): Promise<Lease> {
-    const inner = await this.inner.grantLease(ttlMs);
-    return { id: inner.id, ttlMs: inner.ttlMs, get lost() { return inner.lost; }, onLost: (cb) => inner.onLost((r) => this.deliver(() => cb(r))), revoke: () => inner.revoke() };
-  }
-}
 
 /** A TCP server that accepts and never answers: a SIGSTOPped leader. Counts connections. */
 async function blackHole(): Promise<{ url: string; connections: () => number }> {

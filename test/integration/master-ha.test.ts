@@ -9,8 +9,9 @@ import { currentLeader, MASTER_ELECTION } from '../../src/coordination/leader.ts
 import { startMaster, type LeadershipEvent, type MasterHandle, type MasterOptions } from '../../src/master/index.ts';
 import { AGENT_MESSAGE_PATH } from '../../src/protocol/internal.ts';
 import { silentLogger } from '../../src/runtime/log.ts';
-import { createMemoryStore, type BackendStore, type Lease, type Store, type WatchEvent, type WatchHandle } from '../../src/store/index.ts';
+import { createMemoryStore, type BackendStore, type Store } from '../../src/store/index.ts';
 import { eventually, FakeAgent, postJson, scalar, taskInfo, TestScheduler } from '../support/fake-agent.ts';
+import { DeafStore } from '../support/deaf-store.ts';
 
 const OPTS: Partial<MasterOptions> = {
   allocationIntervalMs: 50,
@@ -69,59 +70,6 @@ function post(url: string, body: unknown, redirect: RequestRedirect = 'manual'):
 
 const SUBSCRIBE = { type: 'SUBSCRIBE', subscribe: { framework_info: { user: 'u', name: 'ha-test' } } };
 
-/**
- * A store as seen by a paused or partitioned process: while deaf, watch events and lease losses are
- * held back (delivered on hear()), so the process keeps believing what it last heard. Reads and
- * writes still reach the real store, as a write from a process that wakes up would.
- */
-class DeafStore implements Store {
-  deaf = false;
-  private held: (() => void)[] = [];
-  constructor(private readonly inner: Store) {}
-
-  hear(): void {
-    this.deaf = false;
-    for (const fn of this.held.splice(0)) fn();
-  }
-  private deliver(fn: () => void): void {
-    if (this.deaf) this.held.push(fn);
-    else fn();
-  }
-
-  get = (key: string) => this.inner.get(key);
-  put = (key: string, value: string, opts?: { expectedRevision?: number; lease?: Lease }) => this.inner.put(key, value, opts);
-  delete = (key: string, opts?: { expectedRevision?: number }) => this.inner.delete(key, opts);
-  range = (prefix: string) => this.inner.range(prefix);
-  snapshot = (prefix: string) => this.inner.snapshot(prefix);
-  commit: Store['commit'] = (c, o) => this.inner.commit(c, o);
-  revision = () => this.inner.revision();
-  close = () => this.inner.close();
-
-  watch(prefix: string, listener: (ev: WatchEvent) => void, opts?: { fromRevision?: number }): WatchHandle {
-    let cancelled = false;
-    const h = this.inner.watch(prefix, (ev) => this.deliver(() => !cancelled && listener(ev)), opts);
-    return {
-      cancel() {
-        cancelled = true;
-        h.cancel();
-      },
-    };
-  }
-
-  async grantLease(ttlMs: number): Promise<Lease> {
-    const inner = await this.inner.grantLease(ttlMs);
-    const self = this;
-    return {
-      id: inner.id,
-      ttlMs: inner.ttlMs,
-      get lost() {
-        return inner.lost && !self.deaf;
-      },
-      onLost: (cb) => inner.onLost((reason) => self.deliver(() => cb(reason))),
-      revoke: () => inner.revoke(),
-    };
-  }
-}
 
 describe('HA masters (3 in one process, one memory store)', () => {
   test('exactly one leads; followers answer 307 to the leader; /master/redirect everywhere; lease expiry deposes', async () => {
