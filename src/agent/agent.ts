@@ -34,8 +34,8 @@ import { CheckpointedResources } from './volumes.ts';
 import { Fetcher, fetcherFlags, fetcherSettings } from './fetcher/index.ts';
 import { DEFAULT_RECOVERY_TIMEOUT_MS, formatDuration } from './recovery-timeout.ts';
 import { guardWorkDir } from './recovery-timeout-watchdog.ts';
+import { isWildcardHost } from '../protocol/hosts.ts';
 
-const isWildcard = (h: string): boolean => h === '0.0.0.0' || h === '::' || h === '';
 const hostPort = (h: string, p: number): string => (h.includes(':') ? `[${h}]:${p}` : `${h}:${p}`);
 
 export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
@@ -79,7 +79,7 @@ export async function startAgent(opts: AgentOptions): Promise<AgentHandle> {
 
   // --- components
   let server: ServerHandle | undefined;
-  const advertisedHost = opts.hostname ?? (isWildcard(host) ? os.hostname() : host);
+  const advertisedHost = opts.hostname ?? (isWildcardHost(host) ? os.hostname() : host);
   const endpoint = () => hostPort(advertisedHost, server?.port ?? opts.port ?? 5051);
   let shuttingDown = false;
 

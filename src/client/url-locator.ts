@@ -9,13 +9,13 @@ import { LEADING_HEADER } from '../protocol/leader-header.ts';
 import { baseOf, keepAliveAgent, requestOnce, resolveLocation } from './http.ts';
 import type { InvalidateReason, LeaderInfo, MasterLocator, MasterLocatorOptions } from './master-locator.ts';
 import type { MasterSpec } from './master-spec.ts';
+import { isWildcardHost } from '../protocol/hosts.ts';
 
 type Probe =
   | { kind: 'leader'; url: string }
   | { kind: 'no-leader'; reason: string }
   | { kind: 'down'; error: UnavailableError };
 
-const WILDCARD_HOSTS = new Set(['0.0.0.0', '[::]', '::', '']);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 export class UrlLocator implements MasterLocator {
@@ -133,7 +133,7 @@ export class UrlLocator implements MasterLocator {
         return { kind: 'leader', url };
       }
       const host = new URL(target).hostname;
-      if (sameBase(target, url) || WILDCARD_HOSTS.has(host)) return { kind: 'leader', url };
+      if (sameBase(target, url) || isWildcardHost(host)) return { kind: 'leader', url };
       if (await this.reachable(target)) return { kind: 'leader', url: target };
       this.log.warn('a master redirects to a leader this process cannot reach; talking to it instead', { master: url, leader: target });
       return { kind: 'leader', url };

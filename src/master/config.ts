@@ -5,6 +5,7 @@ import type { MasterInfo } from '../protocol/mesos.ts';
 import type { MasterConfig } from './context.ts';
 import type { MasterOptions } from './index.ts';
 import { MESOS_COMPAT_VERSION } from './version.ts';
+import { isWildcardHost } from '../protocol/hosts.ts';
 
 export const DEFAULT_MIN_ALLOCATABLE_TEXT = 'cpus:0.01|mem:32';
 /** Election lease TTL: how long a dead or paused leader keeps the others waiting. */
@@ -45,7 +46,7 @@ export function ipv4NetworkOrder(host: string): number {
 }
 
 export function masterInfo(id: string, host: string, hostname: string, port: number): MasterInfo {
-  const ip = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  const ip = isWildcardHost(host) ? '127.0.0.1' : host;
   return {
     id,
     ip: ipv4NetworkOrder(ip),

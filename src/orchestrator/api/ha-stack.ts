@@ -27,6 +27,7 @@ import { pingReply } from './misc.ts';
 import { LeaderProxy } from './proxy.ts';
 import { createOrchestratorApi, hostPort, listenHttp, send, sendError, splitPath, type OrchestratorApiHandler } from './server.ts';
 import type { OrchestratorStackOptions } from './stack.ts';
+import { isWildcardHost } from '../../protocol/hosts.ts';
 
 export type { OrchestratorLeadershipEvent };
 
@@ -34,7 +35,6 @@ export const DEFAULT_ELECTION_TTL_MS = 2000;
 export const HEADER_LEADER = 'X-Marathon-Leader';
 export const NO_CURRENT_LEADER = 'Could not determine the current leader';
 export const LEADER_STARTING = 'This instance was just elected leader and is loading its state; retry shortly';
-const WILDCARD = new Set(['0.0.0.0', '::']);
 
 export interface HaOrchestratorStackOptions extends OrchestratorStackOptions {
   /** Lease TTL of the election: how long a dead or paused leader holds up a new one (default 2000). */
@@ -108,7 +108,7 @@ export async function startHaOrchestratorStack(opts: HaOrchestratorStackOptions)
   // Requests may arrive as soon as the port is bound: until the loop exists they see "no leader".
   const listener = await listenHttp((req, res) => void front(req, res), { host, port });
   // A --hostname names this machine to the others; a wildcard or loopback bind address cannot.
-  const named = opts.hostname && !WILDCARD.has(opts.hostname) && listener.host !== '127.0.0.1' ? hostPort(opts.hostname, listener.port) : undefined;
+  const named = opts.hostname && !isWildcardHost(opts.hostname) && listener.host !== '127.0.0.1' ? hostPort(opts.hostname, listener.port) : undefined;
   const advertisedUrl = advertisedOpt ?? `http://${named ?? listener.advertised}`;
   const self = hostPortOf(advertisedUrl);
   const proxy = new LeaderProxy({ self, timeoutMs: proxyTimeoutMs, log: apiLog.child('proxy') });

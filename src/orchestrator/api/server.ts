@@ -16,6 +16,7 @@ import { groupRoutes } from './groups.ts';
 import { MarathonHttpError, acceptsEventStream, errorResponse, listParam, makeContext, type ApiContext, type Reply } from './http.ts';
 import { miscRoutes } from './misc.ts';
 import { renderEvent } from './render.ts';
+import { isWildcardHost, loopbackFor } from '../../protocol/hosts.ts';
 
 export interface OrchestratorServerOptions {
   service: OrchestratorService;
@@ -152,8 +153,8 @@ export async function listenHttp(
   opts: { host?: string; port?: number },
 ): Promise<HttpListener> {
   const host = opts.host ?? '127.0.0.1';
-  const wildcard = host === '0.0.0.0' || host === '::';
-  const local = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  const wildcard = isWildcardHost(host);
+  const local = wildcard ? loopbackFor(host) : host;
   const server = http.createServer(handler);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
