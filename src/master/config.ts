@@ -5,6 +5,7 @@ import type { MasterInfo } from '../protocol/mesos.ts';
 import type { MasterConfig } from './context.ts';
 import type { MasterOptions } from './index.ts';
 import { MESOS_COMPAT_VERSION } from './version.ts';
+import os from 'node:os';
 import { isWildcardHost } from '../protocol/hosts.ts';
 
 export const DEFAULT_MIN_ALLOCATABLE_TEXT = 'cpus:0.01|mem:32';
@@ -20,7 +21,8 @@ function positive(v: number | undefined, dflt: number, name: string): number {
 export function resolveConfig(opts: MasterOptions): MasterConfig {
   const minText = opts.minAllocatableResources ?? DEFAULT_MIN_ALLOCATABLE_TEXT;
   return {
-    hostname: opts.hostname ?? opts.host ?? '127.0.0.1',
+    // A wildcard bind names no reachable host: advertise the machine's name instead (as the agent does).
+    hostname: opts.hostname ?? (opts.host === undefined ? '127.0.0.1' : isWildcardHost(opts.host) ? os.hostname() : opts.host),
     allocationIntervalMs: positive(opts.allocationIntervalMs, 1000, 'allocationIntervalMs'),
     offerTimeoutMs: opts.offerTimeoutMs === undefined ? undefined : positive(opts.offerTimeoutMs, 0, 'offerTimeoutMs'),
     heartbeatIntervalSeconds: positive(opts.heartbeatIntervalSeconds, 15, 'heartbeatIntervalSeconds'),

@@ -45,6 +45,8 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
   let leadership: Leadership | undefined;
   let port = opts.port ?? 5050;
   const info = (id: string) => masterInfo(id, host, config.hostname, port);
+  // What this master advertises in its election record: the URL others use to reach it (never a wildcard).
+  const selfUrl = () => `http://${config.hostname.includes(':') ? `[${config.hostname}]` : config.hostname}:${port}`;
 
   const view = (): LeaderView => {
     if (!leadership) return { kind: 'self' }; // a single master recovering its registry
@@ -53,7 +55,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     if (l.id === leadership.candidateId) return { kind: 'self' };
     // Our own record from a term that ended (the store has not told us the key is gone yet, e.g.
     // etcd is unreachable): redirecting to ourselves would loop.
-    if (l.url === server.url) return { kind: 'none' };
+    if (l.url === selfUrl()) return { kind: 'none' };
     return { kind: 'other', url: l.url };
   };
   // What view() says, checked against a fresh read of the election before an agent is redirected:
@@ -62,7 +64,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
     const seen = view();
     if (seen.kind !== 'other' || !leadership) return seen;
     const l = await leadership.readLeader(CONFIRM_LEADER_TIMEOUT_MS);
-    if (!l || l.url === server.url) return { kind: l && l.id === leadership.candidateId ? 'self' : 'none' };
+    if (!l || l.url === selfUrl()) return { kind: l && l.id === leadership.candidateId ? 'self' : 'none' };
     return { kind: 'other', url: l.url };
   };
   const local = new Router();
@@ -120,7 +122,7 @@ export async function startMaster(opts: MasterOptions): Promise<MasterHandle> {
       ids,
       log,
       ttlMs,
-      url: server.url,
+      url: selfUrl(),
       infoFor: info,
       async begin(masterId, t, depose) {
         const lose = (reason: string) => {

@@ -1,6 +1,7 @@
 // The master's pure parts: state accounting (property-tested), ACCEPT
 // planning, reconciliation, HTTP helpers and config parsing.
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { addResources, emptyResources, fromMesosResources, resourcesEqual, type Resources } from '../../src/core/resources.ts';
@@ -277,6 +278,11 @@ describe('helpers', () => {
     assert.deepEqual(resolveConfig({ store: createMemoryStore(), minAllocatableResources: 'disk:1|cpus:1;mem:32' }).minAllocatable, [{ disk: 1 }, { cpus: 1, mem: 32 }]);
     assert.throws(() => resolveConfig({ store: createMemoryStore(), allocationIntervalMs: -1 }));
     assert.throws(() => resolveConfig({ store: createMemoryStore(), minAllocatableResources: 'cpus:x' }));
+    // The advertised hostname: --hostname, else the bind address, but never a wildcard one.
+    assert.equal(resolveConfig({ store: createMemoryStore() }).hostname, '127.0.0.1');
+    assert.equal(resolveConfig({ store: createMemoryStore(), host: '10.1.2.3' }).hostname, '10.1.2.3');
+    assert.equal(resolveConfig({ store: createMemoryStore(), host: '0.0.0.0' }).hostname, os.hostname());
+    assert.equal(resolveConfig({ store: createMemoryStore(), host: '0.0.0.0', hostname: 'm1.example' }).hostname, 'm1.example');
   });
 
   test('long timeouts are armed in chunks on the injected clock', () => {
