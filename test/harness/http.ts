@@ -1,6 +1,7 @@
 // Small HTTP helpers for observing a lab cluster from the test process (through Lab.forward URLs):
 // bounded JSON requests and a Server-Sent Events reader for the orchestrator's /v2/events.
 import http from 'node:http';
+import { eventually } from '../support/cluster.ts';
 
 /** GET url → parsed JSON; rejects on non-2xx or at the deadline. */
 export async function getJson<T = any>(url: string, timeoutMs = 5000): Promise<T> {
@@ -93,22 +94,9 @@ export class SseReader {
   }
 }
 
-/** Polls `check` until it returns a value (not undefined/false) or the deadline passes. */
-export async function poll<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what: string, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (e) {
-      lastError = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** Polls `check` until it returns a value (not undefined/false) or the deadline passes (every 100 ms here). */
+export const poll = <T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what: string, everyMs = 100): Promise<T> =>
+  eventually(check, timeoutMs, what, everyMs);
 
 /** One Server-Sent Events frame → its type and data (JSON when it parses); undefined for comment-only frames. */
 export function parseSseFrame(frame: string): { type: string; data: unknown } | undefined {
