@@ -10,7 +10,7 @@ import { createMasterLocator } from '../../src/client/master-locator.ts';
 import { SchedulerClient, type SchedulerEvent } from '../../src/client/scheduler-client.ts';
 import { isTerminalState, type FrameworkInfo, type Offer, type TaskStatus } from '../../src/protocol/mesos.ts';
 import { eventually, processAlive, runCorral } from '../support/cluster.ts';
-import { cleanupList, startHaProcs } from '../support/ha-procs.ts';
+import { assertTaskSurvived, cleanupList, startHaProcs } from '../support/ha-procs.ts';
 import { startEtcd } from '../support/etcd.ts';
 
 const TTL_MS = 1000;
@@ -106,19 +106,7 @@ describe('HA failover (real etcd, master and agent processes)', () => {
     );
 
     // Reconciliation: the new leader knows the task, RUNNING, under the same id.
-    await client.reconcile([{ taskId, agentId }]);
-    const reconciled = await client.waitFor(
-      (ev) => (ev.type === 'UPDATE' && (ev as any).update.status.task_id.value === taskId ? ((ev as any).update.status as TaskStatus) : undefined),
-      5000,
-      'the reconciliation update',
-    );
-    assert.equal(reconciled.state, 'TASK_RUNNING');
-    const { tasks } = await getJson<{ tasks: { id: string; state: string }[] }>(`${newLeader}/master/tasks`);
-    assert.deepEqual(
-      tasks.map((t) => [t.id, t.state]),
-      [[taskId, 'TASK_RUNNING']],
-      'exactly one task, still running',
-    );
+    await assertTaskSurvived(client, newLeader, taskId, agentId);
     assert.ok(processAlive(pid!), 'the same process still runs the task');
     const terminal = updates.slice(updatesBefore).filter((s) => isTerminalState(s.state));
     assert.deepEqual(terminal, [], 'no task was killed or lost during the failover');

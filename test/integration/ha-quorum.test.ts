@@ -15,7 +15,7 @@ import { isTerminalState, type FrameworkInfo, type Offer, type TaskStatus } from
 import { openStore } from '../../src/store/open.ts';
 import type { KeyValue, Store, WatchEvent } from '../../src/store/store.ts';
 import { eventually, processAlive } from '../support/cluster.ts';
-import { cleanupList, startHaProcs } from '../support/ha-procs.ts';
+import { assertTaskSurvived, cleanupList, startHaProcs } from '../support/ha-procs.ts';
 import { startEtcd, waitForHealth } from '../support/etcd.ts';
 
 const TTL_MS = 1000; // etcd's minimum here (the test cluster's election timeout is 500 ms)
@@ -195,15 +195,7 @@ describe('losing etcd quorum (real etcd, master and agent processes)', () => {
     );
 
     // Reconciliation: the same task, RUNNING, on the same process; nothing killed or duplicated.
-    await client.reconcile([{ taskId, agentId }]);
-    const reconciled = await client.waitFor(
-      (ev) => (ev.type === 'UPDATE' && (ev as any).update.status.task_id.value === taskId ? ((ev as any).update.status as TaskStatus) : undefined),
-      5000,
-      'the reconciliation update',
-    );
-    assert.equal(reconciled.state, 'TASK_RUNNING');
-    const tasks = (await get(`${newLeaderUrl}/master/tasks`))?.body?.tasks as { id: string; state: string }[];
-    assert.deepEqual(tasks.map((t) => [t.id, t.state]), [[taskId, 'TASK_RUNNING']], 'exactly one task, still running');
+    await assertTaskSurvived(client, newLeaderUrl, taskId, agentId);
     assert.ok(processAlive(pid), 'the same process still runs the task');
     assert.deepEqual(updates.filter((s) => isTerminalState(s.state)), [], 'no task was killed or lost');
     for (const p of [...masters, agent]) {

@@ -1,9 +1,12 @@
 // Real-process HA clusters for tests: N `corral master --store etcd://…` and one `corral agent
 // --master etcd://…` with test-speed timeouts, registered for cleanup, started and waited on together.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
+import type { SchedulerClient } from '../../src/client/scheduler-client.ts';
+import type { TaskStatus } from '../../src/protocol/mesos.ts';
 import { spawnCorral, type CorralProcess } from './cluster.ts';
 
 /** Cleanups run in reverse order after the file's tests; a failing one is reported, not fatal. */
@@ -59,4 +62,22 @@ export async function startHaProcs(
   const urls = await Promise.all(masters.map((m) => m.waitForJson((o) => o.event === 'ready', 15_000, 'master ready').then((o) => o.master as string)));
   const agentUrl = (await agent.waitForJson((o) => o.event === 'ready', 15_000, 'agent ready')).agent as string;
   return { masters, urls, agent, agentUrl, workDir };
+}
+
+/**
+ * After a failover: explicit reconciliation of the task through `client` answers TASK_RUNNING, and the
+ * leader at `leaderUrl` knows exactly that one task, running: nothing killed or duplicated.
+ */
+export async function assertTaskSurvived(client: SchedulerClient, leaderUrl: string, taskId: string, agentId: string): Promise<void> {
+  await client.reconcile([{ taskId, agentId }]);
+  const reconciled = await client.waitFor(
+    (ev) => (ev.type === 'UPDATE' && (ev as any).update.status.task_id.value === taskId ? ((ev as any).update.status as TaskStatus) : undefined),
+    5000,
+    'the reconciliation update',
+  );
+  assert.equal(reconciled.state, 'TASK_RUNNING');
+  const res = await fetch(`${leaderUrl}/master/tasks`, { redirect: 'manual', signal: AbortSignal.timeout(2000) });
+  assert.equal(res.status, 200, `GET ${leaderUrl}/master/tasks`);
+  const { tasks } = (await res.json()) as { tasks: { id: string; state: string }[] };
+  assert.deepEqual(tasks.map((t) => [t.id, t.state]), [[taskId, 'TASK_RUNNING']], 'exactly one task, still running');
 }
