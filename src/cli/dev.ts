@@ -27,22 +27,11 @@ import {
   parsePositiveInt,
   withTimeout,
 } from './common.ts';
+import type { DevHaOptions } from './dev-ha.ts';
 
-interface DevOptions {
-  port: number;
-  agents: number;
-  dataDir: string;
-  host: string;
-  allocationIntervalMs?: number;
-  json?: boolean;
-  logLevel?: LogLevel;
-  registerTimeoutMs: number;
-  orchestrator: boolean;
-  orchestratorPort?: number;
-  ports: string;
+/** The HA supervisor takes the same options; `--ha` picks it. */
+interface DevOptions extends DevHaOptions {
   ha?: boolean;
-  etcdPort?: number;
-  electionTtlMs?: number;
 }
 
 export function registerDev(program: Command): void {
